@@ -1,0 +1,1 @@
+"""Forge: videos -> camera-compensated 3D traces (TraceForge on a CPU)."""

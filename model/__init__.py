@@ -1,0 +1,1 @@
+"""The trace world model: encoders, flow decoder, flow math, training, sampling, checkpoints."""

@@ -1,0 +1,1 @@
+"""Robot layer: transport, servo protocols, bus, kinematics, calibration, planning, safety, sim."""

@@ -1,0 +1,1 @@
+"""Content-addressed Zarr trace store and the trace conventions every package shares."""

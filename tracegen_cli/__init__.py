@@ -1,0 +1,1 @@
+"""The `tracegen` command-line suite: the only package that prints."""

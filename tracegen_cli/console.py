@@ -1,0 +1,62 @@
+"""Shared Rich consoles and the global output settings set by `tracegen --verbose/--quiet`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@dataclass
+class OutputSettings:
+    """Global flags parsed by the root callback; commands read them, never set them."""
+
+    verbose: bool = False
+    quiet: bool = False
+
+
+settings = OutputSettings()
+
+
+def configure_logging(verbose: bool, quiet: bool) -> None:
+    """Route library logs through Rich on stderr at the level the flags ask for."""
+    settings.verbose, settings.quiet = verbose, quiet
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, RichHandler):
+            root.removeHandler(handler)
+    root.addHandler(RichHandler(console=err_console, show_path=verbose, rich_tracebacks=True))
+    for package in ("store", "forge", "model", "robot", "tracegen_cli"):
+        logging.getLogger(package).setLevel(level)
+
+
+def progress(**kwargs):
+    """A Rich progress bar on stderr, hidden under --quiet."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=settings.quiet,
+        transient=False,
+        **kwargs,
+    )
