@@ -23,3 +23,20 @@ class SafetyError(RobotError, ValueError):
 
 class CalibrationError(RobotError, ValueError):
     """A calibration file that is missing, malformed or inconsistent with the arm."""
+
+
+class KinematicsError(RobotError, ValueError):
+    """A joint vector or target the kinematic chain cannot use (wrong length, not finite)."""
+
+
+class PlanningError(RobotError, ValueError):
+    """A trace that cannot become a motion plan (no depth, no gripper points, bad schedule)."""
+
+
+class CameraCalibrationError(RobotError, ValueError):
+    """A camera-to-base file or hand-eye data set that is missing, malformed or degenerate."""
+
+
+class ControlError(RobotError):
+    """Motion stopped by a fault (bus errors past the retries, tracking error, overload); the arm was
+    brought to a safe stop (hold, slow move to rest, torque off) before this was raised."""
