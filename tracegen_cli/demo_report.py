@@ -1,0 +1,343 @@
+"""The demo's report folder: metrics JSON, a Markdown and an HTML summary, overlay pictures and the
+success table.
+
+Pure writing: the workflow hands over trial records and stage timings; nothing here runs a model or
+a simulator. The success table is data (`success_table`) so the CLI renders it with Rich and the
+report renders it as Markdown/HTML from the same rows.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# Colours (BGR for OpenCV) of the executed path drawn over the predicted trace.
+EXECUTED_COLOUR = (255, 0, 255)
+MOVING_THRESHOLD_PX = 3.0  # a predicted point moving less than this (pixels) is not drawn
+
+
+@dataclass
+class TrialRecord:
+    """One evaluation trial: a seeded layout, a prediction, an execution and a success check.
+
+    Attributes:
+        task: simulator task name.
+        condition: which model made the prediction (e.g. "adapted", "scratch", "zero-shot").
+        seed: layout seed of the trial.
+        success: the simulator's success check after execution (False when a stage failed).
+        predict_ms: prediction latency in milliseconds (model loaded), NaN when prediction failed.
+        error: one-line reason when a stage (predict, plan, execute) failed, else "".
+        overlay: path of the overlay picture relative to the report folder, "" when none.
+        executed_error_px: mean pixel distance between predicted and executed gripper path, NaN if unknown.
+    """
+
+    task: str
+    condition: str
+    seed: int
+    success: bool
+    predict_ms: float = math.nan
+    error: str = ""
+    overlay: str = ""
+    executed_error_px: float = math.nan
+
+
+@dataclass(frozen=True)
+class SuccessRow:
+    """One row of the success table: a (task, condition) pair over its trials."""
+
+    task: str
+    condition: str
+    successes: int
+    trials: int
+    failures_by_error: int
+    median_predict_ms: float
+
+    @property
+    def rate(self) -> float:
+        """Success rate in [0, 1]; NaN when there were no trials."""
+        return self.successes / self.trials if self.trials else math.nan
+
+
+@dataclass
+class DemoReport:
+    """Everything the report folder shows.
+
+    Attributes:
+        title: heading of the summary.
+        smoke_run: true for `--quick` runs; the report says the numbers are a smoke test.
+        settings: the workflow settings that produced the run (JSON-able).
+        stage_seconds: wall-clock seconds per stage, in run order.
+        trials: every evaluation trial.
+        notes: free-text lines (held-out task, corpus size, failures worth knowing).
+        versions: library versions that made the run.
+    """
+
+    title: str
+    smoke_run: bool
+    settings: dict
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    trials: list[TrialRecord] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+def success_table(trials: Sequence[TrialRecord]) -> list[SuccessRow]:
+    """Aggregate trials into one row per (task, condition), in first-seen order.
+
+    Args:
+        trials: trial records.
+    Returns:
+        Rows with successes, trial counts, stage failures and the median prediction latency (ms).
+    """
+    groups: dict[tuple[str, str], list[TrialRecord]] = {}
+    for trial in trials:
+        groups.setdefault((trial.task, trial.condition), []).append(trial)
+    rows = []
+    for (task, condition), members in groups.items():
+        latencies = [t.predict_ms for t in members if math.isfinite(t.predict_ms)]
+        rows.append(
+            SuccessRow(
+                task=task,
+                condition=condition,
+                successes=sum(t.success for t in members),
+                trials=len(members),
+                failures_by_error=sum(bool(t.error) for t in members),
+                median_predict_ms=float(np.median(latencies)) if latencies else math.nan,
+            )
+        )
+    return rows
+
+
+def condition_totals(trials: Sequence[TrialRecord]) -> dict[str, dict[str, float]]:
+    """Success over all tasks per condition: `{condition: {successes, trials, rate}}`."""
+    totals: dict[str, dict[str, float]] = {}
+    for trial in trials:
+        entry = totals.setdefault(trial.condition, {"successes": 0, "trials": 0, "rate": math.nan})
+        entry["successes"] += int(trial.success)
+        entry["trials"] += 1
+    for entry in totals.values():
+        entry["rate"] = entry["successes"] / entry["trials"] if entry["trials"] else math.nan
+    return totals
+
+
+def format_rate(successes: int, trials: int) -> str:
+    """`"4/5 (80%)"`, or `"-"` without trials."""
+    if trials == 0:
+        return "-"
+    return f"{successes}/{trials} ({100.0 * successes / trials:.0f}%)"
+
+
+def metrics_dict(report: DemoReport) -> dict:
+    """The metrics JSON: settings, timings, per-row and per-condition success, every trial."""
+    rows = success_table(report.trials)
+    return {
+        "title": report.title,
+        "smoke_run": report.smoke_run,
+        "settings": report.settings,
+        "versions": report.versions,
+        "stage_seconds": {k: round(v, 3) for k, v in report.stage_seconds.items()},
+        "total_seconds": round(sum(report.stage_seconds.values()), 3),
+        "conditions": condition_totals(report.trials),
+        "table": [{**asdict(row), "rate": row.rate} for row in rows],
+        "trials": [asdict(trial) for trial in report.trials],
+        "notes": list(report.notes),
+    }
+
+
+def _json_safe(value):
+    """Replace NaN/inf floats by None so the file is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_report(report: DemoReport, folder: str | Path) -> dict[str, Path]:
+    """Write `metrics.json`, `report.md` and `report.html` into `folder` (overlays are already there).
+
+    Returns:
+        `{"metrics": path, "markdown": path, "html": path}`.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"metrics": folder / "metrics.json", "markdown": folder / "report.md", "html": folder / "report.html"}
+    metrics = _json_safe(metrics_dict(report))
+    paths["metrics"].write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    paths["markdown"].write_text(render_markdown(report))
+    paths["html"].write_text(render_html(report))
+    return paths
+
+
+def _smoke_banner(report: DemoReport) -> str:
+    return (
+        "SMOKE RUN (--quick): tiny corpus, few training steps and trials. These numbers only show that "
+        "every stage runs end to end; they say nothing about the method's success rate."
+    )
+
+
+def render_markdown(report: DemoReport) -> str:
+    """The summary as Markdown: banner, success table, per-condition totals, timings, overlays."""
+    lines = [f"# {report.title}", ""]
+    if report.smoke_run:
+        lines += [f"> **{_smoke_banner(report)}**", ""]
+    lines += ["## Success", "", "| task | condition | success | stage failures | median predict (ms) |", "|---|---|---|---|---|"]
+    for row in success_table(report.trials):
+        latency = f"{row.median_predict_ms:.1f}" if math.isfinite(row.median_predict_ms) else "-"
+        lines.append(f"| {row.task} | {row.condition} | {format_rate(row.successes, row.trials)} | {row.failures_by_error} | {latency} |")
+    lines += ["", "| condition | success over all tasks |", "|---|---|"]
+    for condition, total in condition_totals(report.trials).items():
+        lines.append(f"| {condition} | {format_rate(int(total['successes']), int(total['trials']))} |")
+    lines += ["", "## Stages", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {name} | {seconds:.1f} |" for name, seconds in report.stage_seconds.items()]
+    lines.append(f"| **total** | {sum(report.stage_seconds.values()):.1f} |")
+    if report.notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in report.notes]
+    lines += ["", "## Trials", "", "Overlays: predicted trace coloured by time (blue = start, red = end); "
+              "executed gripper path in magenta.", ""]
+    for trial in report.trials:
+        verdict = "success" if trial.success else "failure"
+        reason = f" ({trial.error})" if trial.error else ""
+        lines.append(f"### {trial.task} / {trial.condition} / seed {trial.seed}: {verdict}{reason}")
+        if trial.overlay:
+            lines += ["", f"![{trial.task} {trial.condition} {trial.seed}]({trial.overlay})"]
+        lines.append("")
+    lines += ["## Settings", "", "```json", json.dumps(_json_safe(report.settings), indent=2), "```", ""]
+    return "\n".join(lines)
+
+
+def render_html(report: DemoReport) -> str:
+    """The same summary as a self-contained HTML page (images referenced relative to the folder)."""
+    esc = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{esc(report.title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px}"
+        ".ok{color:#070}.bad{color:#a00}.smoke{background:#fe9;padding:8px;border:1px solid #c90}"
+        ".trials{display:flex;flex-wrap:wrap;gap:12px}.trial{width:340px}.trial img{width:330px}</style>",
+        "</head><body>",
+        f"<h1>{esc(report.title)}</h1>",
+    ]
+    if report.smoke_run:
+        parts.append(f"<p class='smoke'><b>{esc(_smoke_banner(report))}</b></p>")
+    parts.append("<h2>Success</h2><table><tr><th>task</th><th>condition</th><th>success</th>"
+                 "<th>stage failures</th><th>median predict (ms)</th></tr>")
+    for row in success_table(report.trials):
+        latency = f"{row.median_predict_ms:.1f}" if math.isfinite(row.median_predict_ms) else "-"
+        parts.append(f"<tr><td>{esc(row.task)}</td><td>{esc(row.condition)}</td>"
+                     f"<td>{format_rate(row.successes, row.trials)}</td><td>{row.failures_by_error}</td><td>{latency}</td></tr>")
+    parts.append("</table><h3>Over all tasks</h3><table><tr><th>condition</th><th>success</th></tr>")
+    for condition, total in condition_totals(report.trials).items():
+        parts.append(f"<tr><td>{esc(condition)}</td><td>{format_rate(int(total['successes']), int(total['trials']))}</td></tr>")
+    parts.append("</table><h2>Stages</h2><table><tr><th>stage</th><th>seconds</th></tr>")
+    parts += [f"<tr><td>{esc(name)}</td><td>{seconds:.1f}</td></tr>" for name, seconds in report.stage_seconds.items()]
+    parts.append(f"<tr><td><b>total</b></td><td>{sum(report.stage_seconds.values()):.1f}</td></tr></table>")
+    if report.notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in report.notes) + "</ul>")
+    parts.append("<h2>Trials</h2><p>Predicted trace coloured by time (blue = start, red = end); executed "
+                 "gripper path in magenta.</p><div class='trials'>")
+    for trial in report.trials:
+        css, verdict = ("ok", "success") if trial.success else ("bad", "failure")
+        reason = f" ({esc(trial.error)})" if trial.error else ""
+        image = f"<img src='{esc(trial.overlay)}' alt='overlay'>" if trial.overlay else ""
+        parts.append(f"<div class='trial'>{image}<div>{esc(trial.task)} / {esc(trial.condition)} / seed "
+                     f"{trial.seed}: <span class='{css}'>{verdict}</span>{reason}</div></div>")
+    parts.append("</div><h2>Settings</h2><pre>" + esc(json.dumps(_json_safe(report.settings), indent=2)) + "</pre>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def moving_points(traj: np.ndarray, valid: np.ndarray, threshold_px: float = MOVING_THRESHOLD_PX) -> np.ndarray:
+    """Indices of trace points whose (u, v) end moves more than `threshold_px` from their start.
+
+    Args:
+        traj: (K, L, 3) `(u, v, z)` trace.
+        valid: (L,) bool step mask.
+    Returns:
+        (M,) int indices into K.
+    """
+    last = int(np.flatnonzero(valid)[-1])
+    displacement = np.linalg.norm(traj[:, last, :2] - traj[:, 0, :2], axis=-1)  # (K,)
+    return np.flatnonzero(np.nan_to_num(displacement, nan=0.0) > threshold_px)
+
+
+def draw_overlay(
+    image: np.ndarray,
+    traj: np.ndarray,
+    valid: np.ndarray,
+    executed_uv: np.ndarray | None = None,
+    scale: int = 2,
+) -> np.ndarray:
+    """Draw a predicted trace (moving points, coloured by time) and an executed path on an image.
+
+    Args:
+        image: (H, W, 3) uint8 RGB reference image.
+        traj: (K, L, 3) predicted `(u, v, z)` in that image's pixels.
+        valid: (L,) bool step mask.
+        executed_uv: optional (T, 2) executed path (e.g. the gripper projected into the image), pixels.
+        scale: upscaling factor of the picture so thin lines stay visible on small renders.
+    Returns:
+        (H*scale, W*scale, 3) uint8 RGB picture.
+    """
+    import cv2
+
+    canvas = cv2.resize(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR), None, fx=scale, fy=scale,
+                        interpolation=cv2.INTER_NEAREST)
+    steps = np.flatnonzero(valid)
+    colours = cv2.applyColorMap(np.linspace(0, 255, max(len(steps), 2)).astype(np.uint8)[:, None], cv2.COLORMAP_JET)[:, 0]
+    for k in moving_points(traj, valid):
+        path = traj[k, steps, :2] * scale  # (n, 2) pixels
+        for i in range(len(steps) - 1):
+            a, b = path[i], path[i + 1]
+            if np.isfinite(a).all() and np.isfinite(b).all():
+                cv2.line(canvas, _pt(a), _pt(b), tuple(int(c) for c in colours[i + 1]), 1, cv2.LINE_AA)
+    if executed_uv is not None and len(executed_uv) > 1:
+        path = np.asarray(executed_uv, dtype=np.float64) * scale  # (T, 2)
+        finite = path[np.isfinite(path).all(axis=1)]
+        if len(finite) > 1:
+            cv2.polylines(canvas, [np.round(finite).astype(np.int32)], False, EXECUTED_COLOUR, 2, cv2.LINE_AA)
+            cv2.circle(canvas, _pt(finite[-1]), 4, EXECUTED_COLOUR, -1)
+    return cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)
+
+
+def _pt(xy: np.ndarray) -> tuple[int, int]:
+    return int(round(float(xy[0]))), int(round(float(xy[1])))
+
+
+def save_overlay(path: str | Path, picture: np.ndarray) -> Path:
+    """Write an RGB picture as PNG, creating the folder."""
+    import cv2
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write overlay picture {path}")
+    return path
+
+
+def path_error_px(predicted_uv: np.ndarray, executed_uv: np.ndarray) -> float:
+    """Mean distance (pixels) from each executed sample to the nearest predicted path point.
+
+    Args:
+        predicted_uv: (N, 2) predicted path (e.g. the mean of the gripper points per step).
+        executed_uv: (T, 2) executed path.
+    Returns:
+        Mean nearest-point distance in pixels; NaN when either path is empty.
+    """
+    predicted = np.asarray(predicted_uv, dtype=np.float64)
+    executed = np.asarray(executed_uv, dtype=np.float64)
+    predicted = predicted[np.isfinite(predicted).all(axis=1)]
+    executed = executed[np.isfinite(executed).all(axis=1)]
+    if len(predicted) == 0 or len(executed) == 0:
+        return math.nan
+    distance = np.linalg.norm(executed[:, None, :] - predicted[None, :, :], axis=-1)  # (T, N)
+    return float(distance.min(axis=1).mean())
