@@ -26,3 +26,7 @@ class StoreWriteError(StoreError, OSError):
 
 class TraceFileError(StoreError, ValueError):
     """A trace `.npz` file with missing keys, wrong shapes or wrong dtypes."""
+
+
+class CorruptDataError(StoreError, ValueError):
+    """An array or chunk of a published group that cannot be read back (damaged or missing bytes)."""
