@@ -1,0 +1,135 @@
+"""The demo's plumbing: in-process commands with captured output, resumable stages, config checks."""
+
+from pathlib import Path
+
+import pytest
+import typer
+
+from store.errors import StoreError
+from tracegen_cli.console import console, err_console, settings
+from tracegen_cli.demo_cli import DemoError, last_error_line, require_commands, run_command
+from tracegen_cli.demo_workflow import (
+    DemoConfig,
+    DemoPaths,
+    cached_stage,
+    describe_setup,
+    stage_is_done,
+    stage_keys,
+)
+
+
+def _fake_app(calls: list) -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def root() -> None:
+        pass
+
+    @app.command("write")
+    def write(path: Path, text: str = typer.Option("x", "--text")) -> None:
+        path.write_text(text)
+        console.print(f"wrote {path} quiet={settings.quiet}")
+        calls.append(text)
+
+    @app.command("broken")
+    def broken() -> None:
+        raise StoreError("store /nowhere is not a trace store; pass a folder made by `tracegen forge`")
+
+    @app.command("fails")
+    def fails() -> None:
+        err_console.print("error: the demo folder is read-only; pick another --out")
+        raise typer.Exit(2)
+
+    sim = typer.Typer()
+
+    @sim.command("demos")
+    def demos(out: Path = typer.Option(..., "--out")) -> None:
+        out.mkdir(parents=True)
+
+    app.add_typer(sim, name="sim")
+    return app
+
+
+def test_run_command_runs_quietly_and_captures_output(tmp_path):
+    calls: list = []
+    app, log = _fake_app(calls), tmp_path / "logs" / "stage.log"
+    before = (console.file, err_console.file, settings.quiet)
+    run_command(["write", tmp_path / "a.txt", "--text", "hello"], log, app=app)
+    assert (tmp_path / "a.txt").read_text() == "hello" and calls == ["hello"]
+    text = log.read_text()
+    assert "$ tracegen write" in text and "quiet=True" in text  # output went to the log, run quietly
+    assert (console.file, err_console.file, settings.quiet) == before  # consoles restored
+    run_command(["sim", "demos", "--out", tmp_path / "videos"], log, app=app)
+    assert (tmp_path / "videos").is_dir()
+
+
+def test_library_errors_propagate_unchanged(tmp_path):
+    with pytest.raises(StoreError, match="not a trace store"):
+        run_command(["broken"], tmp_path / "log", app=_fake_app([]))
+    assert settings.quiet is False  # restored even on error
+
+
+def test_nonzero_exit_names_the_command_and_its_error(tmp_path):
+    with pytest.raises(DemoError, match=r"tracegen fails.*code 2.*read-only"):
+        run_command(["fails"], tmp_path / "log", app=_fake_app([]))
+
+
+def test_missing_commands_are_named(tmp_path):
+    app = _fake_app([])
+    require_commands(["write", "sim demos"], app=app)
+    with pytest.raises(DemoError, match=r"`tracegen pretrain`, `tracegen sim render`"):
+        require_commands(["write", "pretrain", "sim render"], app=app)
+    with pytest.raises(DemoError, match="tracegen adapt"):
+        run_command(["adapt", "--steps", "3"], tmp_path / "log", app=app)
+
+
+def test_last_error_line(tmp_path):
+    log = tmp_path / "log"
+    log.write_text("step 1\nERROR: disk full\nstep 2\n")
+    assert last_error_line(log) == "ERROR: disk full"
+    log.write_text("only this\n\n")
+    assert last_error_line(log) == "only this"
+
+
+def test_cached_stage_reruns_only_when_settings_change(tmp_path):
+    paths, runs = DemoPaths(tmp_path), []
+    assert cached_stage(paths, "corpus", {"seed": 1}, lambda: runs.append(1)) is True
+    assert cached_stage(paths, "corpus", {"seed": 1}, lambda: runs.append(2)) is False
+    assert cached_stage(paths, "corpus", {"seed": 2}, lambda: runs.append(3)) is True
+    assert runs == [1, 3] and stage_is_done(paths, "corpus", {"seed": 2})
+
+
+def test_failed_stage_is_not_marked_done(tmp_path):
+    paths = DemoPaths(tmp_path)
+
+    def boom():
+        raise DemoError("stage failed")
+
+    with pytest.raises(DemoError):
+        cached_stage(paths, "forge", {"a": 1}, boom)
+    assert not stage_is_done(paths, "forge", {"a": 1})
+
+
+def test_stage_keys_carry_upstream_settings():
+    base = DemoConfig.full()
+    keys = stage_keys(base, ("place_block",), "place_block")
+    more_steps = stage_keys(DemoConfig.full(pretrain_steps=base.pretrain_steps + 1), ("place_block",), "place_block")
+    assert keys["corpus"] == more_steps["corpus"]  # the corpus does not depend on training
+    assert keys["pretrain"] != more_steps["pretrain"] and keys["adapt"] != more_steps["adapt"]
+    other_seed = stage_keys(DemoConfig.full(seed=1), ("place_block",), "place_block")
+    assert all(keys[name] != other_seed[name] for name in keys)
+
+
+def test_config_presets_and_validation():
+    quick, full = DemoConfig.quick_run(), DemoConfig.full()
+    assert quick.quick and not full.quick
+    assert quick.pretrain_steps < full.pretrain_steps and quick.trials < full.trials
+    assert sum(e.episodes for e in quick.corpus) < sum(e.episodes for e in full.corpus)
+    assert {e.embodiment for e in full.corpus} == {"human", "other_robot"}  # never the target robot
+    assert {e.camera for e in full.corpus} == {"static", "handheld"} and {e.depth for e in full.corpus} == {True, False}
+    for bad in ({"trials": 0}, {"adapt_steps": 0}, {"conditions": ("oracle",)}, {"conditions": ()}):
+        with pytest.raises(DemoError):
+            DemoConfig.full(**bad).validate()
+    notes = describe_setup(full, ("place_block", "sweep"), "place_block")
+    videos = 2 * sum(e.episodes for e in full.corpus)
+    assert notes[0].startswith(f"pretraining corpus: {videos} videos") and "no SO-101 footage" in notes[0]

@@ -1,0 +1,404 @@
+"""`tracegen demo`: the whole method on the simulated tabletop, ending in a measured task success.
+
+Stages (each a `tracegen` command run in-process, see `demo_cli`):
+
+1. corpus   - `tracegen sim demos`: human-hand and other-robot videos of the pretraining tasks, from
+              static and handheld cameras, with and without depth.
+2. forge    - `tracegen forge` the corpus into a trace store.
+3. pretrain - `tracegen pretrain --preset tiny` on the store.
+4. targets  - five demos of the target robot (SO-101) on the target task, in layouts never used for
+              evaluation; with `hold_out_target_task` the task is also absent from pretraining.
+5. adapt    - `tracegen adapt` from the pretrained checkpoint, and `--from-scratch` for contrast.
+6. evaluate - new seeded layouts: render the arm camera (RGB-D), predict, execute through the
+              servo-bus emulator on a pseudo-terminal, check the task's success (`demo_trials`).
+7. report   - metrics JSON, Markdown/HTML summary with overlays, success table (`demo_report`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+from tracegen_cli.demo_cli import DemoError, require_commands, run_command
+from tracegen_cli.demo_report import DemoReport, write_report
+
+logger = logging.getLogger(__name__)
+
+# Seed offsets keep the layouts of corpus, target demos and evaluation trials disjoint.
+CORPUS_SEED_BASE = 10_000
+TARGET_SEED_BASE = 50_000
+TRIAL_SEED_BASE = 90_000
+TARGET_EMBODIMENT = "so101"
+CONDITIONS = ("adapted", "scratch", "zero-shot")
+
+
+@dataclass(frozen=True)
+class CorpusEntry:
+    """One kind of pretraining video, generated for every pretraining task.
+
+    Attributes:
+        embodiment: simulator embodiment ("human", "other_robot").
+        camera: "static" (fixed third-person view) or "handheld" (a moving, shaking phone).
+        depth: write a depth sidecar (an RGB-D camera) or not (RGB only).
+        episodes: videos of this kind per task.
+    """
+
+    embodiment: str
+    camera: str
+    depth: bool
+    episodes: int
+
+    @property
+    def folder_name(self) -> str:
+        return f"{self.embodiment}_{self.camera}" + ("" if self.depth else "_rgb")
+
+
+FULL_CORPUS = (
+    CorpusEntry("human", "static", True, 4),
+    CorpusEntry("human", "static", False, 1),
+    CorpusEntry("human", "handheld", True, 1),
+    CorpusEntry("other_robot", "static", True, 4),
+    CorpusEntry("other_robot", "handheld", False, 1),
+)
+QUICK_CORPUS = (
+    CorpusEntry("human", "static", True, 1),
+    CorpusEntry("other_robot", "static", True, 1),
+)
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Settings of one demo run; `DemoConfig.full()` and `DemoConfig.quick()` are the presets.
+
+    Attributes:
+        out: output folder (corpus, store, checkpoints, trials, report).
+        seed: base seed; every stage derives its own seeds from it, so runs are reproducible.
+        quick: a smoke run (tiny sizes); the output and the report say so.
+        tasks: pretraining tasks; empty means every task the simulator has.
+        target_task: task of the five SO-101 demos and of the evaluation; empty: the first task.
+        hold_out_target_task: leave the target task out of pretraining (else only the SO-101
+            embodiment and the evaluation layouts are held out).
+        corpus: kinds of pretraining videos, per task.
+        preset: model preset for pretraining.
+        pretrain_steps, adapt_steps: optimisation steps of pretraining and of adapt/from-scratch.
+        target_demos: number of SO-101 demos for adapt (the paper's five).
+        trials: evaluation layouts per condition.
+        conditions: which models to evaluate: "adapted", "scratch", "zero-shot".
+        device: torch device for training and prediction ("cpu", "cuda", "auto").
+    """
+
+    out: Path = Path("tracegen-demo")
+    seed: int = 0
+    quick: bool = False
+    tasks: tuple[str, ...] = ()
+    target_task: str = ""
+    hold_out_target_task: bool = False
+    corpus: tuple[CorpusEntry, ...] = FULL_CORPUS
+    preset: str = "tiny"
+    pretrain_steps: int = 1500
+    adapt_steps: int = 300
+    target_demos: int = 5
+    trials: int = 10
+    conditions: tuple[str, ...] = CONDITIONS
+    device: str = "cpu"
+
+    @classmethod
+    def full(cls, **overrides) -> DemoConfig:
+        """The default run: all tasks, the full corpus; about 15 minutes on 2 CPU cores."""
+        return replace(cls(), **overrides)
+
+    @classmethod
+    def quick_run(cls, **overrides) -> DemoConfig:
+        """The smoke run used by CI: one or two videos per kind, few steps and trials (<= 3 minutes)."""
+        base = cls(quick=True, corpus=QUICK_CORPUS, pretrain_steps=60, adapt_steps=30, trials=2,
+                   conditions=("adapted", "scratch"))
+        return replace(base, **overrides)
+
+    def validate(self) -> None:
+        """Raise `DemoError` naming the first setting out of range."""
+        if self.target_demos < 1 or self.trials < 1:
+            raise DemoError(f"target_demos={self.target_demos}, trials={self.trials}: both must be >= 1")
+        if self.pretrain_steps < 1 or self.adapt_steps < 1:
+            raise DemoError(f"pretrain_steps={self.pretrain_steps}, adapt_steps={self.adapt_steps}: both must be >= 1")
+        unknown = [c for c in self.conditions if c not in CONDITIONS]
+        if unknown or not self.conditions:
+            raise DemoError(f"conditions {list(self.conditions)}: pick from {', '.join(CONDITIONS)}")
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["out"] = str(self.out)
+        return data
+
+
+class ProgressHook(Protocol):
+    """What the workflow reports while it runs (the CLI draws Rich bars from it)."""
+
+    def begin(self, stage: str, total: int) -> None: ...
+
+    def advance(self, stage: str, amount: int = 1) -> None: ...
+
+    def end(self, stage: str) -> None: ...
+
+
+class NoProgress:
+    """A `ProgressHook` that shows nothing."""
+
+    def begin(self, stage: str, total: int) -> None:
+        pass
+
+    def advance(self, stage: str, amount: int = 1) -> None:
+        pass
+
+    def end(self, stage: str) -> None:
+        pass
+
+
+@dataclass
+class DemoPaths:
+    """Where each stage writes inside `out`."""
+
+    out: Path
+
+    @property
+    def corpus(self) -> Path:
+        return self.out / "corpus"
+
+    @property
+    def store(self) -> Path:
+        return self.out / "store"
+
+    @property
+    def targets(self) -> Path:
+        return self.out / "target_demos"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.out / "checkpoints"
+
+    @property
+    def trials(self) -> Path:
+        return self.out / "trials"
+
+    @property
+    def report(self) -> Path:
+        return self.out / "report"
+
+    @property
+    def logs(self) -> Path:
+        return self.out / "logs"
+
+    def checkpoint(self, name: str) -> Path:
+        return self.checkpoints / name
+
+    def stage_marker(self, name: str) -> Path:
+        return self.out / ".stages" / f"{name}.json"
+
+
+def stage_is_done(paths: DemoPaths, name: str, settings: dict) -> bool:
+    """True when stage `name` already finished in `paths.out` with exactly these settings (resume)."""
+    marker = paths.stage_marker(name)
+    return marker.is_file() and json.loads(marker.read_text()) == json.loads(json.dumps(settings, default=str))
+
+
+def mark_stage_done(paths: DemoPaths, name: str, settings: dict) -> None:
+    """Record that stage `name` finished with `settings`, so a re-run with the same settings skips it."""
+    marker = paths.stage_marker(name)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(settings, default=str, sort_keys=True))
+
+
+def cached_stage(paths: DemoPaths, name: str, settings: dict, stage: Callable[[], object]) -> bool:
+    """Run `stage` unless it already finished with the same settings; returns True when it ran."""
+    if stage_is_done(paths, name, settings):
+        logger.info("stage %s already done in %s with the same settings; skipped", name, paths.out)
+        return False
+    stage()
+    mark_stage_done(paths, name, settings)
+    return True
+
+
+@dataclass
+class DemoResult:
+    """What a run produced: the report data and the files written."""
+
+    report: DemoReport
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+REQUIRED_COMMANDS = ("sim demos", "forge", "pretrain", "adapt", "predict", "execute")
+
+
+def resolve_tasks(config: DemoConfig) -> tuple[tuple[str, ...], str]:
+    """The pretraining tasks and the target task, checked against the simulator's task list."""
+    from robot.sim.tasks import TASKS
+
+    known = tuple(TASKS)
+    target = config.target_task or known[0]
+    pretrain = config.tasks or known
+    for name in (*pretrain, target):
+        if name not in known:
+            raise DemoError(f"unknown task {name!r}; the simulator has {', '.join(known)}")
+    if config.hold_out_target_task:
+        pretrain = tuple(t for t in pretrain if t != target)
+        if not pretrain:
+            raise DemoError(f"holding out {target!r} leaves no pretraining task; pass more --tasks")
+    return tuple(pretrain), target
+
+
+def run_demo(config: DemoConfig, progress: ProgressHook | None = None) -> DemoResult:
+    """Run every stage and write the report folder.
+
+    Args:
+        config: the run's settings.
+        progress: receives per-stage progress (nothing shown when None).
+    Returns:
+        The report data and the paths of metrics.json, report.md and report.html.
+    Raises:
+        DemoError: a part is missing or a stage's command failed; library errors propagate as they are.
+    """
+    from tracegen_cli.demo_trials import evaluate_conditions
+
+    config.validate()
+    require_commands(REQUIRED_COMMANDS)
+    progress = progress or NoProgress()
+    paths = DemoPaths(Path(config.out))
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    pretrain_tasks, target_task = resolve_tasks(config)
+    report = DemoReport(title="TraceGen demo: simulated SO-101, pretrained on other embodiments",
+                        smoke_run=config.quick, settings=config.to_json(), versions=library_versions())
+    report.notes += describe_setup(config, pretrain_tasks, target_task)
+
+    keys = stage_keys(config, pretrain_tasks, target_task)
+
+    def timed(name: str, stage: Callable[[], None]) -> None:
+        started = time.perf_counter()
+        if not cached_stage(paths, name, keys[name], stage):
+            report.notes.append(f"stage {name!r} reused from an earlier run in {paths.out} with the same settings")
+        report.stage_seconds[name] = time.perf_counter() - started
+
+    timed("corpus", lambda: generate_corpus(config, paths, pretrain_tasks, progress))
+    timed("forge", lambda: forge_corpus(paths, pretrain_tasks, progress))
+    timed("pretrain", lambda: pretrain(config, paths, progress))
+    timed("target demos", lambda: generate_target_demos(config, paths, target_task, progress))
+    timed("adapt", lambda: adapt(config, paths, progress))
+    checkpoints = {"adapted": paths.checkpoint("adapted"), "scratch": paths.checkpoint("scratch"),
+                   "zero-shot": paths.checkpoint("pretrained")}
+    chosen = {name: checkpoints[name] for name in config.conditions}
+    trial_seeds = [TRIAL_SEED_BASE + 1000 * config.seed + i for i in range(config.trials)]
+    started = time.perf_counter()
+    report.trials += evaluate_conditions(chosen, target_task, trial_seeds, paths.trials, paths.report,
+                                         config.device, progress, paths.logs / "evaluate.log")
+    report.stage_seconds["evaluate"] = time.perf_counter() - started
+    files = write_report(report, paths.report)
+    return DemoResult(report=report, files=files)
+
+
+def stage_keys(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task: str) -> dict[str, dict]:
+    """The settings each stage's output depends on (upstream settings included), for resuming."""
+    corpus = {"seed": config.seed, "tasks": list(pretrain_tasks), "corpus": [asdict(e) for e in config.corpus]}
+    pretrain_key = {**corpus, "preset": config.preset, "pretrain_steps": config.pretrain_steps}
+    targets = {"seed": config.seed, "target_task": target_task, "target_demos": config.target_demos}
+    adapt_key = {**pretrain_key, **targets, "adapt_steps": config.adapt_steps, "scratch": "scratch" in config.conditions}
+    return {"corpus": corpus, "forge": corpus, "pretrain": pretrain_key, "target demos": targets, "adapt": adapt_key}
+
+
+def describe_setup(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task: str) -> list[str]:
+    """Human-readable notes on what was held out and how big the corpus was."""
+    videos = sum(entry.episodes for entry in config.corpus) * len(pretrain_tasks)
+    kinds = ", ".join(f"{e.episodes}x {e.folder_name}" for e in config.corpus)
+    held_out = "the task itself, " if config.hold_out_target_task else ""
+    return [
+        f"pretraining corpus: {videos} videos of tasks {', '.join(pretrain_tasks)} ({kinds} per task); no SO-101 footage",
+        f"target: {config.target_demos} SO-101 demos of {target_task!r}; held out of pretraining: {held_out}"
+        "the SO-101 embodiment and every evaluation layout",
+        f"training: preset {config.preset}, {config.pretrain_steps} pretraining steps, {config.adapt_steps} adapt steps",
+    ]
+
+
+def generate_corpus(config: DemoConfig, paths: DemoPaths, tasks: tuple[str, ...], progress: ProgressHook) -> None:
+    """Stage 1: render the cross-embodiment pretraining videos with `tracegen sim demos`."""
+    jobs = [(task, entry) for task in tasks for entry in config.corpus]
+    progress.begin("corpus", len(jobs))
+    for index, (task, entry) in enumerate(jobs):
+        generate_demos(task, entry.embodiment, paths.corpus / task / entry.folder_name, entry.episodes,
+                       CORPUS_SEED_BASE + 100 * config.seed + index, paths.logs / "corpus.log",
+                       camera=entry.camera, depth=entry.depth)
+        progress.advance("corpus")
+    progress.end("corpus")
+
+
+def forge_corpus(paths: DemoPaths, tasks: tuple[str, ...], progress: ProgressHook) -> None:
+    """Stage 2: `tracegen forge` each task's videos into the store (already forged videos are skipped)."""
+    progress.begin("forge", len(tasks))
+    for task in tasks:
+        run_command(["forge", paths.corpus / task, "--store", paths.store], paths.logs / "forge.log")
+        progress.advance("forge")
+    progress.end("forge")
+
+
+def pretrain(config: DemoConfig, paths: DemoPaths, progress: ProgressHook) -> None:
+    """Stage 3: `tracegen pretrain` the preset on the store."""
+    progress.begin("pretrain", 1)
+    run_command(["pretrain", "--store", paths.store, "--out", paths.checkpoint("pretrained"), "--preset",
+                 config.preset, "--steps", config.pretrain_steps, "--device", config.device], paths.logs / "pretrain.log")
+    progress.advance("pretrain")
+    progress.end("pretrain")
+
+
+def generate_demos(task: str, embodiment: str, folder: Path, episodes: int, seed: int, log_path: Path,
+                   camera: str = "static", depth: bool = True) -> Path:
+    """Render `episodes` demos of one embodiment doing `task` into `folder` with `tracegen sim demos`."""
+    argv = ["sim", "demos", "--task", task, "--embodiment", embodiment, "--episodes", episodes,
+            "--camera", camera, "--out", folder, "--seed", seed]
+    if not depth:
+        argv.append("--no-depth")
+    run_command(argv, log_path)
+    return folder
+
+
+def generate_target_demos(config: DemoConfig, paths: DemoPaths, task: str, progress: ProgressHook) -> None:
+    """Stage 4: five SO-101 demos of the target task, from a static RGB-D camera, in unseen layouts."""
+    progress.begin("target demos", 1)
+    generate_demos(task, TARGET_EMBODIMENT, paths.targets, config.target_demos, TARGET_SEED_BASE + 100 * config.seed,
+                   paths.logs / "target_demos.log")
+    progress.advance("target demos")
+    progress.end("target demos")
+
+
+def adapt_checkpoint(base: Path, demos: Path, out: Path, steps: int, log_path: Path, from_scratch: bool = False,
+                     device: str = "cpu") -> Path:
+    """`tracegen adapt` (or `--from-scratch`) on a folder of demo videos; returns the checkpoint folder."""
+    argv = ["adapt", "--base", base, "--demos", demos, "--out", out, "--steps", steps]
+    if from_scratch:
+        argv.append("--from-scratch")
+    run_command(argv, log_path)
+    return out
+
+
+def adapt(config: DemoConfig, paths: DemoPaths, progress: ProgressHook) -> None:
+    """Stage 5: adapt the pretrained checkpoint on the target demos, and train the same from scratch."""
+    runs = [("adapted", False)] + ([("scratch", True)] if "scratch" in config.conditions else [])
+    progress.begin("adapt", len(runs))
+    for name, from_scratch in runs:
+        adapt_checkpoint(paths.checkpoint("pretrained"), paths.targets, paths.checkpoint(name), config.adapt_steps,
+                         paths.logs / "adapt.log", from_scratch=from_scratch, device=config.device)
+        progress.advance("adapt")
+    progress.end("adapt")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries whose behaviour shapes the result."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for name in ("tracegen", "torch", "numpy", "mujoco", "zarr", "opencv-python-headless", "pycolmap"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
