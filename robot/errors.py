@@ -40,3 +40,42 @@ class CameraCalibrationError(RobotError, ValueError):
 class ControlError(RobotError):
     """Motion stopped by a fault (bus errors past the retries, tracking error, overload); the arm was
     brought to a safe stop (hold, slow move to rest, torque off) before this was raised."""
+
+
+# --- bus layer (robot/bus.py is the one place that raises the Servo* classes) -------------------------
+
+
+class ServoTimeoutError(TransportError):
+    """A servo did not answer within the reply timeout, after the allowed retries."""
+
+
+class ServoVoltageError(ServoError):
+    """A servo reports its input voltage out of range."""
+
+
+class ServoAngleSensorError(ServoError):
+    """A servo reports a faulty position (angle) sensor."""
+
+
+class ServoOverheatError(ServoError):
+    """A servo reports overheating."""
+
+
+class ServoOverCurrentError(ServoError):
+    """A servo reports over-current."""
+
+
+class ServoOverloadError(ServoError):
+    """A servo reports a sustained overload (it is blocked or carrying too much)."""
+
+
+class ServoHardwareAlert(ServoError):
+    """A Dynamixel servo raised its hardware-alert bit (see its Hardware_Error_Status register)."""
+
+
+class ServoInstructionError(ServoError):
+    """A servo rejected an instruction (Dynamixel result fail, CRC, data range/length/limit, access)."""
+
+
+class ModelMismatchError(RobotError, ValueError):
+    """A servo at an expected ID reports a different model number than the arm needs."""
