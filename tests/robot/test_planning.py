@@ -1,0 +1,163 @@
+"""Planning: a synthetic trace with a known 3D displacement becomes a plan that ends there."""
+
+import math
+
+import numpy as np
+import pytest
+
+from robot.camera_to_base import CameraToBase
+from robot.errors import PlanningError
+from robot.execute import READY_POSE, synthetic_gripper_trace
+from robot.kinematics import SO101, make_transform, rotation_exp, rotation_log
+from robot.planning import (
+    PlanConfig,
+    _trapezoid_arc,
+    follow_points,
+    lift_trace,
+    parse_gripper_schedule,
+    plan_trace,
+    retime,
+)
+from store.trace import TraceFile, project
+
+
+def camera_facing_arm() -> CameraToBase:
+    forward = np.array([0.05, 0.95, -0.45]) / np.linalg.norm([0.05, 0.95, -0.45])
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    return CameraToBase(make_transform(np.stack([right, np.cross(forward, right), forward], 1), np.array([0.0, -0.75, 0.40])))
+
+
+CAMERA = camera_facing_arm()
+DISPLACEMENT = np.array([0.04, -0.02, 0.03])  # camera frame, metres
+
+
+def tool_at(joints: np.ndarray) -> np.ndarray:
+    return SO101.forward(joints[:5])[:3, 3]
+
+
+def test_gripper_mode_ends_at_the_known_displacement():
+    trace = synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT)
+    plan = plan_trace(trace, CAMERA, READY_POSE)
+    expected = tool_at(READY_POSE) + CAMERA.base_from_camera[:3, :3] @ DISPLACEMENT
+    assert np.linalg.norm(tool_at(plan.joints[-1]) - expected) < 1e-4
+    np.testing.assert_allclose(plan.joints[0], READY_POSE)  # starts where the arm is
+    assert plan.followed.sum() >= 3
+    # The path follows the trace: the tool at each key waypoint matches the trace's displacement.
+    ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(33) / 32)
+    key = plan.waypoints.key
+    along = tool_at(READY_POSE) + ramp[:, None] * (CAMERA.base_from_camera[:3, :3] @ DISPLACEMENT)
+    np.testing.assert_allclose(plan.waypoints.position[key], along, atol=1e-6)
+
+
+def test_retiming_respects_speed_and_acceleration():
+    config = PlanConfig(speed=0.02, acceleration=0.05)
+    plan = plan_trace(synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT), CAMERA, READY_POSE, config)
+    tool = np.array([tool_at(row) for row in plan.joints])
+    speed = np.linalg.norm(np.diff(tool, axis=0), axis=1) / np.diff(plan.times)
+    assert speed.max() <= 0.02 * 1.05  # joint-space interpolation bends the line a little
+    length = np.linalg.norm(DISPLACEMENT)
+    peak_time = 0.02 / 0.05
+    assert plan.duration == pytest.approx(2 * peak_time + (length - 0.02 * peak_time) / 0.02, rel=1e-6)
+    np.testing.assert_allclose(np.diff(plan.times), 0.01, atol=1e-9 + 0.01)
+
+
+def test_trapezoid_profile_is_analytic():
+    times = np.array([0.0, 0.2, 0.4, 1.0, 1.4])
+    arc = _trapezoid_arc(times, length=0.05, speed=0.05, acceleration=0.25)  # ramp 0.2 s, cruise 0.8 s
+    np.testing.assert_allclose(arc, [0.0, 0.005, 0.015, 0.045, 0.05], atol=1e-12)
+
+
+def test_gripper_auto_closes_when_an_object_moves_with_it():
+    trace = synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT, object_offset_px=(0, 70), grasp_step=10)
+    plan = plan_trace(trace, CAMERA, READY_POSE, PlanConfig(gripper="auto"))
+    key = plan.waypoints.key
+    closed = plan.waypoints.gripper[key] == PlanConfig().gripper_closed
+    assert not closed[:10].any() and closed[10:].all()
+    # Without the object the gripper stays open.
+    plain = plan_trace(synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT), CAMERA, READY_POSE)
+    assert (plain.waypoints.gripper == PlanConfig().gripper_open).all()
+
+
+def test_gripper_schedule_and_dwell():
+    config = PlanConfig(gripper="close@12,open@30", gripper_dwell=0.8)
+    plan = plan_trace(synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT), CAMERA, READY_POSE, config)
+    key = plan.waypoints.key
+    closed = plan.waypoints.gripper[key] == config.gripper_closed
+    assert closed[12:30].all() and not closed[:12].any() and not closed[30:].any()
+    # While the gripper closes at step 12 the arm holds still for the dwell.
+    arrive = plan.waypoints.time[key][11]
+    during = (plan.times > arrive + 0.05) & (plan.times < arrive + 0.75)
+    assert np.ptp(plan.joints[during, :5], axis=0).max() < 0.02
+    assert parse_gripper_schedule("open@30, close@12") == [(12, True), (30, False)]
+    with pytest.raises(PlanningError, match="open@STEP or close@STEP"):
+        parse_gripper_schedule("grab@3")
+    with pytest.raises(PlanningError, match="past the trace's last step"):
+        plan_trace(synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT), CAMERA, READY_POSE, PlanConfig(gripper="close@99"))
+
+
+def test_object_mode_reaches_then_follows_the_object():
+    moving = synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT, object_offset_px=(0, 70), grasp_step=0)
+    # Object mode: only the object moves (e.g. a human demo); hold the gripper's points still.
+    u0, v0, _ = project(CAMERA.to_camera(tool_at(READY_POSE)), moving.intrinsics)
+    start = moving.traj[:, 0]
+    near_tool = np.hypot(start[:, 0] - u0, start[:, 1] - v0) <= 40
+    traj = moving.traj.copy()
+    traj[near_tool, :33] = start[near_tool, None]
+    trace = TraceFile(traj, moving.valid, moving.intrinsics, moving.image_size, "")
+    plan = plan_trace(trace, CAMERA, READY_POSE, PlanConfig(mode="object"))
+    points = lift_trace(trace, CAMERA)
+    on_object = np.linalg.norm(points[:, 32] - points[:, 0], axis=1) > 0.01
+    assert on_object.sum() >= 3 and (plan.followed == on_object).all()
+    grasp = points[on_object, 0].mean(0)
+    key = plan.waypoints.key
+    assert plan.waypoints.step[key][0] == -1  # the approach from the present pose
+    np.testing.assert_allclose(plan.waypoints.position[key][1], grasp, atol=1e-9)
+    np.testing.assert_allclose(plan.waypoints.position[key][-1], grasp + CAMERA.base_from_camera[:3, :3] @ DISPLACEMENT, atol=1e-6)
+    assert np.linalg.norm(tool_at(plan.joints[-1]) - plan.waypoints.position[-1]) < 1e-4
+    states = plan.waypoints.gripper[key]
+    config = PlanConfig()
+    assert states[0] == config.gripper_open and (states[1:-1] == config.gripper_closed).all() and states[-1] == config.gripper_open
+
+
+def test_rotation_followed_only_when_enough_spread_points_agree():
+    rng = np.random.default_rng(0)
+    start = rng.uniform(-0.03, 0.03, size=(30, 3)) + np.array([0.0, -0.25, 0.15])
+    rotation = rotation_exp(np.array([0.0, 0.0, 0.3]))
+    centre = start.mean(0)
+    moved = (start - centre) @ rotation.T + centre + np.array([0.01, 0.0, 0.0])
+    moved[:8] += rng.uniform(-0.05, 0.05, size=(8, 3))  # outliers: RANSAC must ignore them
+    points = np.stack([start, moved], axis=1)  # (K, 2, 3)
+    path, relative, rotated = follow_points(points, np.ones(30), centre, PlanConfig())
+    assert rotated == 1
+    assert math.degrees(np.linalg.norm(rotation_log(relative[1] @ rotation.T))) < 0.01
+    np.testing.assert_allclose(path[1], centre + [0.01, 0.0, 0.0], atol=1e-9)
+    # Collinear points cannot tell a rotation about their line: translation only.
+    line = np.outer(np.linspace(-0.03, 0.03, 10), [1.0, 0.0, 0.0]) + centre
+    line_points = np.stack([line, line @ rotation.T + centre - rotation @ centre], axis=1)
+    _, relative, rotated = follow_points(line_points, np.ones(10), centre, PlanConfig())
+    assert rotated == 0 and np.allclose(relative[1], np.eye(3))
+
+
+def test_retime_stops_for_the_gripper():
+    joints = np.array([[0.0, 0.0], [0.1, 0.0], [0.2, 0.0]])
+    tool = np.array([[0.0, 0, 0], [0.01, 0, 0], [0.02, 0, 0]])
+    times, table, at = retime(joints, tool, np.array([1.0, 0.0, 0.0]), PlanConfig(speed=0.01, acceleration=1.0, joint_length=0.0))
+    assert table[-1, 2] == 0.0 and table[0, 2] == 1.0
+    # Rest-to-rest move to waypoint 1 (1.01 s), a 1 s dwell closing the gripper there, then on (1.01 s).
+    np.testing.assert_allclose(at, [0.0, 2.01, 3.02], atol=1e-9)
+    dwell = (times > 1.02) & (times < 2.0)
+    assert np.allclose(table[dwell, 0], 0.1) and (np.diff(table[dwell, 2]) < 0).all()
+
+
+def test_errors_name_the_fix():
+    flat = synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT)
+    no_depth = flat.traj.copy()
+    no_depth[..., 2] = np.nan
+    with pytest.raises(PlanningError, match="no depth"):
+        plan_trace(TraceFile(no_depth, flat.valid, flat.intrinsics, flat.image_size, ""), CAMERA, READY_POSE)
+    away = CameraToBase(make_transform(np.eye(3), np.array([0.0, 0.0, 2.0])))  # looks up, away from the arm
+    with pytest.raises(PlanningError, match="outside the 640x480 image"):
+        plan_trace(flat, away, READY_POSE)
+    with pytest.raises(PlanningError, match="mode"):
+        plan_trace(flat, CAMERA, READY_POSE, PlanConfig(mode="dance"))
