@@ -15,7 +15,7 @@ import numpy as np
 
 from robot.bus import BusConfig, MotorBus
 from robot.calibration import ROBOT_MOTORS, ArmCalibration
-from robot.errors import ModelMismatchError, RobotError, SafetyError
+from robot.errors import ModelMismatchError, RobotError, SafetyError, ServoTimeoutError
 from robot.protocol.tables import MODEL_NAMES, MODEL_NUMBERS
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,10 @@ class Arm:
         values = self.bus.sync_read("Present_Position", self._id_list())
         return {name: values[self.ids[name]] for name in self.motor_names}
 
+    def read_homing_offsets(self) -> dict[str, int]:
+        """Each servo's Homing_Offset register (raw steps) by motor name."""
+        return {name: self.bus.read(self.ids[name], "Homing_Offset") for name in self.motor_names}
+
     def read_positions(self) -> np.ndarray:
         """Present joint positions, float64 [n] radians in `motor_names` order."""
         return self.calibration.to_radians(self.motor_names, self.read_raw())
@@ -162,6 +166,51 @@ class Arm:
             present = self.bus.sync_read("Present_Position", self._id_list())
             self.bus.sync_write("Goal_Position", present)
         self.bus.sync_write("Torque_Enable", dict.fromkeys(self._id_list(), int(enabled)))
+
+
+@dataclass(frozen=True)
+class MotorReport:
+    """What `ping_motors` found at one motor's ID.
+
+    Attributes:
+        name: motor name.
+        servo_id: bus ID.
+        expected_model: the model number this robot uses there.
+        model: the model number reported, or None when the servo did not answer.
+        position_raw: Present_Position in raw steps, or None.
+        problem: "" when everything matches, else a one-line description.
+    """
+
+    name: str
+    servo_id: int
+    expected_model: int
+    model: int | None
+    position_raw: int | None
+    problem: str
+
+
+def ping_motors(robot: str, port: str, **bus_options) -> list[MotorReport]:
+    """Ping every motor of `robot` on `port` and read its position; never raises for a single servo.
+
+    Raises:
+        TransportError: the port cannot be opened.
+    """
+    arm = Arm(robot, port, **bus_options)
+    reports = []
+    with arm.bus:
+        for name in arm.motor_names:
+            servo_id, expected = arm.ids[name], arm.spec.motors[name][1]
+            model = position = None
+            try:
+                model = arm.bus.ping(servo_id)
+                position = arm.bus.read(servo_id, "Present_Position")
+                problem = "" if model == expected else f"model {model}, expected {expected} ({MODEL_NAMES[expected]})"
+            except ServoTimeoutError:
+                problem = "no reply"
+            except RobotError as exc:
+                problem = str(exc).split(";")[0].removeprefix(arm.bus.label(servo_id) + " ")
+            reports.append(MotorReport(name, servo_id, expected, model, position, problem))
+    return reports
 
 
 def open_arm(robot: str, port: str, calibration: ArmCalibration | None = None, **bus_options) -> Arm:

@@ -100,7 +100,8 @@ class MotorBus:
         except KeyError:
             raise errors.RobotError(f"{self.protocol.NAME} servos have no register {name!r}") from None
 
-    def _label(self, servo_id: int) -> str:
+    def label(self, servo_id: int) -> str:
+        """How messages name a servo, e.g. "servo 3 (elbow_flex)"."""
         name = self.names.get(servo_id)
         return f"servo {servo_id} ({name})" if name else f"servo {servo_id}"
 
@@ -208,7 +209,7 @@ class MotorBus:
                 buffer = buffer[1:]
             else:
                 break
-        label = self._label(servo_id)
+        label = self.label(servo_id)
         if rejected is not None:
             raise ProtocolError(f"{label} sent no valid reply to {what}: {rejected}")
         if received:
@@ -222,7 +223,7 @@ class MotorBus:
         conditions = self.protocol.describe_error(status.error)
         cls = next((CONDITION_ERRORS[c] for c in conditions if c in CONDITION_ERRORS), errors.ServoInstructionError)
         raise cls(
-            f"{self._label(status.servo_id)} reports {', '.join(conditions)} (error byte 0x{status.error:02x}) "
+            f"{self.label(status.servo_id)} reports {', '.join(conditions)} (error byte 0x{status.error:02x}) "
             f"during {what}; {CONDITION_FIXES[cls]}"
         )
 

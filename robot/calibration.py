@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -165,3 +166,51 @@ class ArmCalibration:
     def limits_radians(self, names: tuple[str, ...]) -> np.ndarray:
         """Calibrated joint ranges, float64 [n, 2] radians (low, high) in `names` order."""
         return np.array([self.motors[n].limits_radians() for n in names], dtype=np.float64)
+
+
+def record_ranges(arm, duration_s: float, rate_hz: float = 50.0, on_sample=None, min_span: int = 40) -> ArmCalibration:
+    """Record each joint's raw range while a person moves the released arm through it.
+
+    Torque is turned off first; the servos' current Homing_Offset values go into the file.
+
+    Args:
+        arm: a connected `robot.arm.Arm` (anything with `motor_names`, `ids`, `set_torque`, `read_raw`,
+            `read_homing_offsets`).
+        duration_s: how long to record, seconds.
+        rate_hz: position reads per second (paced on a monotonic clock).
+        on_sample: optional callback `(elapsed_s, ranges: dict[name, (min, max)])` after each read.
+        min_span: smallest accepted range in raw steps; a joint that moved less is an error.
+
+    Returns:
+        The new ArmCalibration (drive_mode 0 for every motor).
+
+    Raises:
+        CalibrationError: a joint was not moved through a range of at least `min_span` steps.
+    """
+    arm.set_torque(False)
+    offsets = arm.read_homing_offsets()
+    low: dict[str, int] = {}
+    high: dict[str, int] = {}
+    start = time.monotonic()
+    next_read = start
+    while True:
+        raw = arm.read_raw()
+        for name, value in raw.items():
+            low[name], high[name] = min(low.get(name, value), value), max(high.get(name, value), value)
+        elapsed = time.monotonic() - start
+        if on_sample is not None:
+            on_sample(elapsed, {name: (low[name], high[name]) for name in raw})
+        if elapsed >= duration_s:
+            break
+        next_read += 1.0 / rate_hz
+        time.sleep(max(0.0, next_read - time.monotonic()))
+    still = [f"{name} ({high[name] - low[name]} steps)" for name in arm.motor_names if high[name] - low[name] < min_span]
+    if still:
+        raise CalibrationError(
+            f"joints barely moved during calibration: {', '.join(still)}; "
+            "move every joint through its whole range while recording (or record longer)"
+        )
+    motors = {
+        name: MotorCalibration(arm.ids[name], 0, offsets[name], low[name], high[name]) for name in arm.motor_names
+    }
+    return ArmCalibration(motors)

@@ -107,3 +107,17 @@ def test_koch_arms_the_bus_watchdog_which_stops_a_dead_host():
         time.sleep(0.1)
         assert emulator.backend.present_raw()[1] == stopped < 2048 + round(0.8 * 4095 / (2 * np.pi))
         arm.bus.close()
+
+
+@pytest.mark.hardware
+def test_real_arm_connects_and_reads_without_moving():
+    """Needs an arm on TRACEGEN_ROBOT_PORT (TRACEGEN_ROBOT: so101 | so100 | koch); skipped by default."""
+    import os
+
+    port = os.environ.get("TRACEGEN_ROBOT_PORT")
+    if not port:
+        pytest.skip("set TRACEGEN_ROBOT_PORT to the arm's serial port")
+    with open_arm(os.environ.get("TRACEGEN_ROBOT", "so101"), port) as arm:
+        positions = arm.read_positions()
+        assert positions.shape == (6,) and np.isfinite(positions).all()
+        assert write_count(arm) == 0

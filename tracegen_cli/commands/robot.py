@@ -1,0 +1,144 @@
+"""`tracegen robot`: serial-arm helpers: list ports, ping servos, record a calibration, run an emulator."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tracegen_cli.console import console, err_console, progress, settings
+
+ROBOTS = ("so101", "so100", "koch")
+
+robot_app = typer.Typer(help="Serial-arm helpers: ports, ping, calibrate, emulate.", no_args_is_help=True)
+
+RobotOption = Annotated[str, typer.Option("--robot", help=f"Arm type: {', '.join(ROBOTS)}.")]
+PortOption = Annotated[str, typer.Option("--port", help="Serial port or URL: /dev/ttyACM0, an emulator's pty path.")]
+BaudOption = Annotated[int, typer.Option("--baudrate", help="Bus speed in bit/s.")]
+
+
+def _check_robot(robot: str) -> str:
+    if robot not in ROBOTS:
+        raise typer.BadParameter(f"unknown robot {robot!r}; use one of {', '.join(ROBOTS)}", param_hint="--robot")
+    return robot
+
+
+@robot_app.command("ports")
+def ports_command() -> None:
+    """List serial ports; known servo adapters (CH343, CH340, U2D2, ...) first."""
+    from rich.table import Table
+
+    from robot.ports import list_serial_ports
+
+    ports = list_serial_ports()
+    if not ports:
+        console.print("no serial ports found; plug in the arm's USB adapter (or run `tracegen robot emulate`)")
+        return
+    table = Table("device", "description", "vid:pid", "serial", "servo adapter")
+    for port in ports:
+        table.add_row(port.device, port.description, port.vid_pid, port.serial_number, port.adapter or "-")
+    console.print(table)
+
+
+@robot_app.command("ping")
+def ping_command(
+    robot: RobotOption = "so101",
+    port: PortOption = ...,
+    baudrate: BaudOption = 1_000_000,
+) -> None:
+    """Ping every servo of the arm: ID, model number and raw position in a table."""
+    from rich.table import Table
+
+    from robot.arm import ping_motors
+    from robot.errors import RobotError
+    from robot.protocol.tables import MODEL_NAMES
+
+    reports = ping_motors(_check_robot(robot), port, baudrate=baudrate)
+    table = Table("motor", "id", "model", "position (raw)", "status", title=f"{robot} on {port}")
+    for r in reports:
+        model = f"{r.model} ({MODEL_NAMES.get(r.model, '?')})" if r.model is not None else "-"
+        position = str(r.position_raw) if r.position_raw is not None else "-"
+        status = "[green]ok[/]" if not r.problem else f"[red]{r.problem}[/]"
+        table.add_row(r.name, str(r.servo_id), model, position, status)
+    console.print(table)
+    bad = [r for r in reports if r.problem]
+    if bad:
+        names = ", ".join(f"{r.name} (id {r.servo_id})" for r in bad)
+        raise RobotError(f"{len(bad)} of {len(reports)} servos failed: {names}; check power, IDs and --robot")
+
+
+@robot_app.command("calibrate")
+def calibrate_command(
+    robot: RobotOption = "so101",
+    port: PortOption = ...,
+    out: Annotated[Path, typer.Option("--out", help="Calibration JSON to write (LeRobot layout).")] = Path("arm.json"),
+    duration: Annotated[float, typer.Option("--duration", min=0.1, help="Seconds to record.")] = 20.0,
+    rate: Annotated[float, typer.Option("--rate", min=1.0, help="Position reads per second.")] = 50.0,
+    baudrate: BaudOption = 1_000_000,
+) -> None:
+    """Release the arm and record each joint's range while you move it through its whole range."""
+    from rich.table import Table
+
+    from robot.arm import open_arm
+    from robot.calibration import record_ranges
+
+    if not settings.quiet:
+        err_console.print(
+            f"Torque goes off now. For the next {duration:g} s move EVERY joint slowly through its full range."
+        )
+    with open_arm(_check_robot(robot), port, baudrate=baudrate) as arm, progress() as bar:
+        task = bar.add_task("recording", total=duration)
+        calibration = record_ranges(arm, duration, rate, lambda elapsed, _: bar.update(task, completed=min(elapsed, duration)))
+    calibration.save(out)
+    table = Table("motor", "id", "range_min", "range_max", "span (deg)", "homing_offset", title=str(out))
+    for name, motor in calibration.motors.items():
+        span = (motor.range_max - motor.range_min) * 360 / 4095
+        table.add_row(name, str(motor.id), str(motor.range_min), str(motor.range_max), f"{span:.0f}", str(motor.homing_offset))
+    console.print(table)
+    console.print(f"wrote {out}", highlight=False, soft_wrap=True)
+
+
+@robot_app.command("emulate")
+def emulate_command(
+    robot: RobotOption = "so101",
+    faults: Annotated[
+        str, typer.Option("--faults", help="Faults: KIND[@ID][*COUNT],... e.g. 'missing@3*2,overload@2'.")
+    ] = "",
+    speed: Annotated[float, typer.Option("--speed", min=1.0, help="Servo speed in raw steps per second.")] = 3000.0,
+    duration: Annotated[
+        float, typer.Option("--duration", min=0.0, help="Stop after this many seconds (0 = until Ctrl-C).")
+    ] = 0.0,
+) -> None:
+    """Start a virtual arm on a pseudo-terminal, print its device path, and serve until Ctrl-C."""
+    import time
+
+    from robot.emulator import EMULATED_ROBOTS, KinematicServoBackend, start_emulator
+
+    servo_ids = list(EMULATED_ROBOTS[_check_robot(robot)][1])
+    backend = KinematicServoBackend(servo_ids, max_speed=speed)
+    with start_emulator(robot, backend=backend, faults=faults or None) as handle:
+        console.print(handle.url, highlight=False, soft_wrap=True)
+        if not settings.quiet:
+            err_console.print(
+                f"emulating {robot} ({len(servo_ids)} servos) on {handle.url}; try "
+                f"`tracegen robot ping --robot {robot} --port {handle.url}`; Ctrl-C stops",
+                highlight=False,
+                soft_wrap=True,
+            )
+        sys.stdout.flush()
+        deadline = time.monotonic() + duration if duration > 0 else None
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            pass
+        served = handle.emulator.instructions_received
+    if not settings.quiet:
+        err_console.print(f"emulator stopped after {served} instruction packets")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `robot` sub-app to the root CLI."""
+    app.add_typer(robot_app, name="robot")
