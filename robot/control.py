@@ -94,22 +94,23 @@ def wait_until(deadline: float, clock: Callable[[], float] = time.monotonic) -> 
 
 
 class _Bus:
-    """Wraps arm calls with bounded retries of transient bus errors (counted across a run)."""
+    """Wraps arm calls with bounded retries of transient bus errors: each kind of call may fail
+    `max_retries` times in a row (a success of that call resets its count); `retries` counts all."""
 
     def __init__(self, arm, max_retries: int):
-        self.arm, self.max_retries, self.failures, self.retries = arm, max_retries, 0, 0
+        self.arm, self.max_retries, self.failures, self.retries = arm, max_retries, {}, 0
 
     def call(self, what: str, function, *args):
         try:
             result = function(*args)
         except RETRYABLE as exc:
-            self.failures += 1
-            if self.failures > self.max_retries:
-                raise ControlError(f"{what} failed {self.failures} cycles in a row ({exc})") from exc
+            failures = self.failures[what] = self.failures.get(what, 0) + 1
+            if failures > self.max_retries:
+                raise ControlError(f"{what} failed {failures} times in a row ({exc})") from exc
             self.retries += 1
-            log.warning("%s failed (%s); retry %d of %d", what, exc, self.failures, self.max_retries)
+            log.warning("%s failed (%s); retry %d of %d", what, exc, failures, self.max_retries)
             return None
-        self.failures = 0
+        self.failures[what] = 0
         return result
 
 
@@ -155,7 +156,7 @@ def _loop(arm, times, table, config: ControlConfig, clock) -> ControlResult:
         read = bus.call("reading positions", arm.read_positions)
         present = read if read is not None else present
         planned = goal_at(times, table, elapsed)  # (n,)
-        if present is not None:
+        if read is not None:  # no fresh reading: send nothing, the servos hold their last goal
             error = float(np.abs(planned - present).max())
             worst = max(worst, error)
             over = over + 1 if error > config.tracking_limit else 0
