@@ -1,0 +1,84 @@
+"""execute on the emulator: a synthetic trace ends within 5 mm of its target; bad plans send nothing."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from robot.arm import open_arm
+from robot.emulator import start_emulator
+from robot.errors import SafetyError
+from robot.execute import READY_POSE, ExecuteConfig, execute_on_arm, prepare_dry_run, synthetic_gripper_trace
+from robot.kinematics import SO101
+from robot.safety import SafetyLimits
+from store.trace import save_trace_file
+from tests.robot.test_control import CALIBRATION, place, torque_states
+from tests.robot.test_planning import CAMERA, DISPLACEMENT
+
+
+@pytest.fixture
+def files(tmp_path):
+    def write(displacement, name="trace.npz", **kwargs):
+        trace = synthetic_gripper_trace(READY_POSE, CAMERA, displacement, **kwargs)
+        return save_trace_file(tmp_path / name, trace), CAMERA.save(tmp_path / "cam.json")
+    return write
+
+
+@pytest.fixture
+def rig():
+    with start_emulator("so101") as handle:
+        place(handle, READY_POSE)
+        with open_arm("so101", handle.url, CALIBRATION, timeout_s=0.02) as arm:
+            yield handle, arm
+
+
+def goal_raw(handle) -> dict[int, int]:
+    with handle.lock:
+        return {i: handle.emulator.get(i, "Goal_Position") for i in handle.emulator.memory}
+
+
+def test_synthetic_trace_ends_within_5_mm_of_target(rig, files):
+    handle, arm = rig
+    trace_path, cam_path = files(DISPLACEMENT, object_offset_px=(0, 70), grasp_step=10)
+    shown = []
+    report = execute_on_arm(trace_path, cam_path, arm, ExecuteConfig(), confirm=lambda p: shown.append(p) or True)
+    target = SO101.forward(READY_POSE[:5])[:3, 3] + CAMERA.base_from_camera[:3, :3] @ DISPLACEMENT
+    read_back = SO101.forward(arm.read_positions()[:5])[:3, 3]  # FK of the positions the servos report
+    assert np.linalg.norm(read_back - target) < 0.005, f"ended {1000 * np.linalg.norm(read_back - target):.2f} mm off"
+    assert np.linalg.norm(report.final_tool - target) < 0.005
+    assert len(shown) == 1 and len(shown[0].checks) == 5
+    assert abs(arm.read_positions()[5] - ExecuteConfig().plan.gripper_closed) < 0.01  # it grasped the object
+    assert report.control.rate_hz > 80 and report.motion_packets > 100
+
+
+@pytest.mark.parametrize(
+    "displacement, limits, message",
+    [
+        (np.array([0.0, 0.0, -0.5]), SafetyLimits(), "unreachable"),  # half a metre toward the camera
+        (DISPLACEMENT, SafetyLimits(workspace_max=(0.45, 0.45, 0.16)), "workspace"),
+        (DISPLACEMENT, SafetyLimits(max_tool_speed=0.01), "tool moves at"),
+    ],
+)
+def test_rejected_plans_send_zero_motion_packets(rig, files, displacement, limits, message):
+    handle, arm = rig
+    trace_path, cam_path = files(displacement)
+    before_goals, before_count = goal_raw(handle), arm.write_count
+    config = dataclasses.replace(ExecuteConfig(), limits=limits)
+    with pytest.raises(SafetyError, match=message):
+        execute_on_arm(trace_path, cam_path, arm, config, confirm=lambda p: pytest.fail("asked to confirm a bad plan"))
+    assert arm.write_count == before_count  # no Goal_Position / Torque_Enable packet crossed the port
+    assert goal_raw(handle) == before_goals and not any(torque_states(handle, wait=0.0))
+
+
+def test_declined_confirmation_moves_nothing(rig, files):
+    handle, arm = rig
+    trace_path, cam_path = files(DISPLACEMENT)
+    report = execute_on_arm(trace_path, cam_path, arm, ExecuteConfig(), confirm=lambda p: False)
+    assert report.control is None and report.motion_packets == 0 and not any(torque_states(handle, wait=0.0))
+
+
+def test_dry_run_plans_from_the_ready_pose_without_hardware(files):
+    trace_path, cam_path = files(DISPLACEMENT)
+    prepared = prepare_dry_run(trace_path, cam_path, ExecuteConfig())
+    np.testing.assert_allclose(prepared.plan.joints[0], READY_POSE)
+    assert prepared.motor_names[-1] == "gripper" and prepared.plan.duration > 1.0
