@@ -15,7 +15,7 @@ import numpy as np
 
 from robot.bus import BusConfig, MotorBus
 from robot.calibration import ROBOT_MOTORS, ArmCalibration
-from robot.errors import ModelMismatchError, RobotError, SafetyError, ServoTimeoutError
+from robot.errors import CalibrationError, ModelMismatchError, RobotError, SafetyError, ServoTimeoutError
 from robot.protocol.tables import MODEL_NAMES, MODEL_NUMBERS
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class Arm:
         self.robot = robot
         self.spec = ARM_SPECS[robot]
         self.motor_names: tuple[str, ...] = tuple(self.spec.motors)
+        self.calibrated = calibration is not None  # a file: its homing offsets are checked on connect
         self.calibration = calibration or ArmCalibration.default_for(robot)
         self.calibration.check_motors(self.motor_names)
         self.ids = {name: self.calibration.motors[name].id for name in self.motor_names}
@@ -80,6 +81,8 @@ class Arm:
         Raises:
             TransportError / ServoTimeoutError: the port or a servo does not answer.
             ModelMismatchError: a servo reports another model than this robot uses.
+            CalibrationError: a servo's Homing_Offset differs from the calibration file's (the ranges
+                in the file would then be wrong).
         """
         self.bus.open()
         try:
@@ -91,6 +94,8 @@ class Arm:
                         f"servo {servo_id} ({name}) is model {model} ({MODEL_NAMES.get(model, 'unknown')}), "
                         f"expected {expected} ({MODEL_NAMES[expected]}); check --robot and the servo IDs"
                     )
+            if self.calibrated:
+                self._check_homing_offsets()
             if self.spec.watchdog_ticks:
                 for servo_id in self.ids.values():
                     self.bus.write(servo_id, "Bus_Watchdog", 0)  # clear a fired watchdog (-1)
@@ -100,6 +105,15 @@ class Arm:
             raise
         self.connected = True
         log.info("connected %s on %s (%d servos)", self.robot, self.bus.url, len(self.motor_names))
+
+    def _check_homing_offsets(self) -> None:
+        for name, offset in self.read_homing_offsets().items():
+            expected = self.calibration.motors[name].homing_offset
+            if offset != expected:
+                raise CalibrationError(
+                    f"{self.bus.label(self.ids[name])} has Homing_Offset {offset} but the calibration says "
+                    f"{expected}; the arm was recalibrated since: run `tracegen robot calibrate` again"
+                )
 
     def disconnect(self) -> None:
         """Turn torque off on every servo (best effort) and close the port."""

@@ -73,6 +73,7 @@ class MotorBus:
         self.port: serial.SerialBase | None = None
         self.motion_packets_sent = 0  # Goal_Position writes and torque-enable writes
         self.retries_used = 0
+        self._rx = b""  # received bytes not consumed yet
 
     # -- lifecycle -------------------------------------------------------------------------------
     def open(self) -> None:
@@ -157,6 +158,7 @@ class MotorBus:
         port = self._require_port()
         try:
             port.reset_input_buffer()  # drop stale replies and line noise before a new request
+            self._rx = b""
             port.write(packet)
             port.flush()
         except (serial.SerialException, OSError) as exc:
@@ -184,31 +186,26 @@ class MotorBus:
         )
 
     def _receive(self, servo_id: int, n_params: int, what: str) -> StatusPacket:
-        """Read exactly one status packet for `servo_id`, skipping garbage before its header."""
+        """Read one status packet for `servo_id`, skipping garbage before its header; bytes after it
+        stay in `self._rx` for the next reply of a SYNC_READ."""
         port = self._require_port()
         expected = (6 if self.protocol is feetech else 11) + n_params
-        buffer, received = b"", 0
+        received = len(self._rx)
         rejected: ProtocolError | None = None
         deadline = time.monotonic() + self.config.timeout_s
         while True:
-            start, end = self.protocol.find_frame(buffer)
-            buffer = buffer[start:]
-            if end is not None:
-                try:
-                    return self.protocol.parse_status(buffer[: end - start], servo_id, n_params)
-                except ProtocolError as exc:  # corrupt, stale or a false header inside garbage
-                    rejected, buffer = exc, buffer[1:]
-                    continue
-            if time.monotonic() < deadline:
-                try:
-                    chunk = port.read(max(1, expected - len(buffer)))
-                except (serial.SerialException, OSError) as exc:
-                    raise TransportError(f"reading from {self.url!r} failed ({exc}); check the USB cable") from exc
-                buffer, received = buffer + chunk, received + len(chunk)
-            elif buffer:  # time is up: the header may have been noise, rescan what is left
-                buffer = buffer[1:]
-            else:
+            timed_out = time.monotonic() >= deadline
+            status, self._rx, error = scan_status(self.protocol, self._rx, servo_id, n_params, exhausted=timed_out)
+            rejected = error or rejected
+            if status is not None:
+                return status
+            if timed_out:
                 break
+            try:
+                chunk = port.read(max(1, expected - len(self._rx)))
+            except (serial.SerialException, OSError) as exc:
+                raise TransportError(f"reading from {self.url!r} failed ({exc}); check the USB cable") from exc
+            self._rx, received = self._rx + chunk, received + len(chunk)
         label = self.label(servo_id)
         if rejected is not None:
             raise ProtocolError(f"{label} sent no valid reply to {what}: {rejected}")
@@ -227,3 +224,37 @@ class MotorBus:
             f"during {what}; {CONDITION_FIXES[cls]}"
         )
 
+
+
+def scan_status(
+    protocol: ModuleType, buffer: bytes, servo_id: int, n_params: int, exhausted: bool = False
+) -> tuple[StatusPacket | None, bytes, ProtocolError | None]:
+    """Find the first valid status packet from `servo_id` with `n_params` data bytes in a byte stream.
+
+    Garbage before a header is skipped; a frame that fails its checksum/ID/length checks (a corrupt
+    reply, or a false header inside noise) is skipped one byte at a time.
+
+    Args:
+        protocol: `feetech` or `dynamixel`.
+        buffer: bytes received so far.
+        servo_id: the servo whose reply is wanted.
+        n_params: data bytes the reply must carry.
+        exhausted: no more bytes will come; an incomplete frame is then treated as noise too.
+
+    Returns:
+        (status or None, the bytes left after it (or still pending), the last rejection if any).
+    """
+    rejected = None
+    while True:
+        start, end = protocol.find_frame(buffer)
+        buffer = buffer[start:]
+        if end is not None:
+            try:
+                return protocol.parse_status(buffer[: end - start], servo_id, n_params), buffer[end - start :], rejected
+            except ProtocolError as exc:
+                rejected, buffer = exc, buffer[1:]
+                continue
+        if exhausted and buffer:
+            buffer = buffer[1:]
+            continue
+        return None, buffer, rejected

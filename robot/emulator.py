@@ -116,8 +116,17 @@ class _ServoBusEmulator:
         raise NotImplementedError
 
     def _set(self, servo_id: int, name: str, value: int) -> None:
+        self._store(self.memory[servo_id], name, value)
+
+    def _store(self, memory: bytearray, name: str, value: int) -> None:
         register = self.protocol.REGISTERS[name]
-        self.memory[servo_id][register.address : register.address + register.size] = encode_value(register, value)
+        memory[register.address : register.address + register.size] = encode_value(register, value)
+
+    def _fresh_memory(self, values: tuple[tuple[str, int], ...]) -> bytearray:
+        memory = bytearray(self.memory_size)
+        for name, value in values:
+            self._store(memory, name, value)
+        return memory
 
     def get(self, servo_id: int, name: str) -> int:
         """Decoded value of one register of one emulated servo."""
@@ -221,18 +230,14 @@ class FeetechEmulator(_ServoBusEmulator):
     memory_size = 256
 
     def _factory_memory(self, servo_id: int, model: int) -> bytearray:
-        self.memory = getattr(self, "memory", {})
-        self.memory[servo_id] = bytearray(self.memory_size)
         present = self.backend.present_raw().get(servo_id, 2048)
-        for name, value in (
+        return self._fresh_memory((
             ("Firmware_Major_Version", 3), ("Firmware_Minor_Version", 10), ("Model_Number", model),
             ("ID", servo_id), ("Baud_Rate", 0), ("Return_Delay_Time", 0), ("Min_Position_Limit", 0),
             ("Max_Position_Limit", 4095), ("Max_Torque_Limit", 1000), ("P_Coefficient", 32),
             ("Torque_Limit", 1000), ("Lock", 1), ("Goal_Position", present), ("Present_Voltage", 120),
             ("Present_Temperature", 30),
-        ):
-            self._set(servo_id, name, value)
-        return self.memory[servo_id]
+        ))
 
     def _refresh_present(self) -> None:
         present = self.backend.present_raw()
@@ -263,17 +268,13 @@ class DynamixelEmulator(_ServoBusEmulator):
     WATCHDOG_TICK_S = 0.020
 
     def _factory_memory(self, servo_id: int, model: int) -> bytearray:
-        self.memory = getattr(self, "memory", {})
-        self.memory[servo_id] = bytearray(self.memory_size)
         present = self.backend.present_raw().get(servo_id, 2048)
-        for name, value in (
+        return self._fresh_memory((
             ("Model_Number", model), ("Firmware_Version", 45), ("ID", servo_id), ("Baud_Rate", 3),
             ("Return_Delay_Time", 0), ("Operating_Mode", 3), ("Max_Position_Limit", 4095),
             ("Min_Position_Limit", 0), ("Status_Return_Level", 2), ("Goal_Position", present),
             ("Present_Input_Voltage", 120), ("Present_Temperature", 30),
-        ):
-            self._set(servo_id, name, value)
-        return self.memory[servo_id]
+        ))
 
     def _ping_params(self, servo_id: int) -> bytes:
         return self.models[servo_id].to_bytes(2, "little") + bytes([self.get(servo_id, "Firmware_Version")])
@@ -326,8 +327,9 @@ class DynamixelEmulator(_ServoBusEmulator):
 class EmulatorHandle:
     """A running emulator: `url` is the pty device path to open; `close()` stops it."""
 
-    def __init__(self, emulator: _ServoBusEmulator, robot: str):
+    def __init__(self, emulator: _ServoBusEmulator, robot: str, wire_baudrate: int | None = None):
         self.emulator = emulator
+        self.wire_baudrate = wire_baudrate
         self.robot = robot
         self.backend = emulator.backend
         self.lock = threading.Lock()  # held while a packet is served; take it to inspect state
@@ -363,7 +365,15 @@ class EmulatorHandle:
                     continue
                 reply = self.emulator.feed(data)
             if reply:
-                os.write(self._master, reply)
+                self._send(data, reply)
+
+    def _send(self, request: bytes, reply: bytes) -> None:
+        if self.wire_baudrate:  # a real bus needs 10 bits per byte for the request, then the reply
+            time.sleep((len(request) + len(reply)) * 10.0 / self.wire_baudrate)
+        try:
+            os.write(self._master, reply)
+        except OSError as exc:  # nobody holds the port any more: the reply is lost, as on a real bus
+            log.debug("emulator reply dropped: %s", exc)
 
     def close(self) -> None:
         """Stop serving and release the pseudo-terminal."""
@@ -387,6 +397,7 @@ def start_emulator(
     faults: str | list[Fault] | None = None,
     seed: int = 0,
     models: dict[int, int] | None = None,
+    wire_baudrate: int | None = None,
 ) -> EmulatorHandle:
     """Start a virtual arm on a pseudo-terminal, served by a background thread.
 
@@ -396,6 +407,8 @@ def start_emulator(
         faults: a fault spec string (`robot/emulator_faults.py`) or a list of Fault.
         seed: seed of the garbage-byte generator.
         models: servo id -> model number, replacing the robot's servos (to emulate a miswired arm).
+        wire_baudrate: when set, each reply waits the time its request and itself take on a real bus
+            at this speed (10 bits per byte), so loop rates measured on the emulator are honest.
 
     Returns:
         A handle whose `url` any serial client opens (our Arm, pyserial, the vendors' SDKs).
@@ -409,4 +422,4 @@ def start_emulator(
     fault_list = parse_faults(faults, protocol) if isinstance(faults, str) or faults is None else list(faults)
     injector = FaultInjector(protocol, fault_list, seed=seed)
     cls = FeetechEmulator if protocol is feetech else DynamixelEmulator
-    return EmulatorHandle(cls(models, backend, injector), robot)
+    return EmulatorHandle(cls(models, backend, injector), robot, wire_baudrate)

@@ -9,7 +9,7 @@ import pytest
 from robot.arm import open_arm, write_count
 from robot.calibration import ArmCalibration, MotorCalibration
 from robot.emulator import KinematicServoBackend, start_emulator
-from robot.errors import ModelMismatchError, SafetyError, ServoTimeoutError
+from robot.errors import CalibrationError, ModelMismatchError, SafetyError, ServoTimeoutError
 
 GOALS = np.array([0.3, -0.2, 0.5, 0.1, -0.4, 0.2])
 
@@ -121,3 +121,14 @@ def test_real_arm_connects_and_reads_without_moving():
         positions = arm.read_positions()
         assert positions.shape == (6,) and np.isfinite(positions).all()
         assert write_count(arm) == 0
+
+
+def test_a_calibration_whose_homing_offset_disagrees_with_the_servo_is_refused():
+    calibration = ArmCalibration.default_for("so101")
+    calibration.motors["wrist_flex"].homing_offset = 37
+    with start_emulator("so101") as emulator:
+        with pytest.raises(CalibrationError, match=r"servo 4 \(wrist_flex\) has Homing_Offset 0 .* says 37"):
+            open_arm("so101", emulator.url, calibration).connect()
+        emulator.emulator._set(4, "Homing_Offset", 37)  # the servo really holds that offset
+        with open_arm("so101", emulator.url, calibration) as arm:
+            assert arm.read_homing_offsets()["wrist_flex"] == 37

@@ -4,11 +4,14 @@ transient faults, clean errors for persistent ones, and error bits turned into S
 import time
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from robot import errors
-from robot.bus import BusConfig, MotorBus
+from robot.bus import PROTOCOLS, BusConfig, MotorBus, scan_status
 from robot.emulator import start_emulator
 from robot.errors import ProtocolError, RobotError, ServoTimeoutError, TransportError
+from robot.protocol import feetech
 
 NAMES = {3: "elbow_flex"}
 
@@ -115,3 +118,29 @@ def test_loop_url_and_unopenable_ports():
         MotorBus("/dev/does-not-exist", "feetech").open()
     with pytest.raises(TransportError, match="not open"):
         MotorBus("loop://", "feetech").read(1, "ID")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(["feetech", "dynamixel"]),
+    st.binary(max_size=40),
+    st.integers(1, 6),
+    st.binary(min_size=0, max_size=8),
+    st.binary(max_size=10),
+)
+def test_scan_finds_the_reply_behind_any_noise(protocol_name, noise, servo_id, data, trailing):
+    protocol = PROTOCOLS[protocol_name]
+    reply = protocol.status_packet(servo_id, 0, data)
+    stream = noise + reply + trailing
+    assume(scan_status(protocol, noise, servo_id, len(data), exhausted=True)[0] is None)  # noise holds no valid reply
+    # Delivered in one piece with no more to come, the reply is always found whatever the noise holds.
+    status, _, _ = scan_status(protocol, stream, servo_id, len(data), exhausted=True)
+    assert status is not None and status.params == data and status.error == 0
+
+
+def test_scan_keeps_the_bytes_after_a_reply_for_the_next_one():
+    first, second = feetech.status_packet(1, 0, b"\x01\x02"), feetech.status_packet(2, 0, b"\x03\x04")
+    status, rest, rejected = scan_status(feetech, b"\x00" + first + second[:4], 1, 2)
+    assert status.params == b"\x01\x02" and rest == second[:4] and rejected is None
+    status, rest, _ = scan_status(feetech, rest + second[4:], 2, 2)
+    assert status.params == b"\x03\x04" and rest == b""
