@@ -66,7 +66,7 @@ def world_xml(embodiment: EmbodimentSpec, layout: Layout, look: Appearance, widt
     <global offwidth="{max(width, 640)}" offheight="{max(height, 480)}"/>
     <map znear="0.01" zfar="10"/>
     <headlight ambient="{vec([look.ambient] * 3)}" diffuse="0.25 0.25 0.25" specular="0 0 0"/>
-    <quality shadowsize="1024"/>
+    <quality offsamples="0"/>
   </visual>
   <asset>
     <texture name="table" type="2d" builtin="{look.table_texture}" rgb1="{vec(look.table_rgb1)}" rgb2="{vec(look.table_rgb2)}"
@@ -76,7 +76,7 @@ def world_xml(embodiment: EmbodimentSpec, layout: Layout, look: Appearance, widt
     <material name="floor" texture="floor" texrepeat="8 8"/>
   </asset>
   <worldbody>
-    <light name="sun" directional="true" dir="{vec(look.light_dir)}" diffuse="{vec([look.light_diffuse] * 3)}" specular="0.1 0.1 0.1" castshadow="true"/>
+    <light name="sun" directional="true" dir="{vec(look.light_dir)}" diffuse="{vec([look.light_diffuse] * 3)}" specular="0.1 0.1 0.1" castshadow="false"/>
     <geom name="floor" type="plane" pos="0 0 -0.75" size="3 3 0.1" material="floor" contype="1" conaffinity="1"/>
     <geom name="table" type="box" pos="0.18 0 -0.02" size="0.5 0.6 0.02" material="table" contype="1" conaffinity="1" friction="0.6 0.005 0.0001"/>
     <geom name="table_leg" type="box" pos="0.18 0 -0.39" size="0.45 0.55 0.35" rgba="{rgba(np.asarray(look.wall_rgb) * 0.5)}" contype="0" conaffinity="0"/>
