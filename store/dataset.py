@@ -112,7 +112,7 @@ class TraceDataset(torch.utils.data.Dataset):
         if self._store is None:
             self._store = TraceStore.open(self.location, mode="r")
         key, cfg, count = self.entries[video]
-        arrays = self._store.read_arrays(key, cfg, DATASET_ARRAYS, steps=self.steps)
+        arrays = self._store.read_group(key, cfg, DATASET_ARRAYS, steps=self.steps)
         image = arrays["image"]
         depth = arrays["depth"]
         if arrays["traces"].shape[0] != count:

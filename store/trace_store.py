@@ -32,13 +32,13 @@ import numpy as np
 
 from store.backend import StoreBackend
 from store.errors import (
-    CorruptDataError,
     KeyLookupError,
     NotAStoreError,
     SchemaError,
     StoreError,
     StoreWriteError,
 )
+from store.reader import read_group
 from store.samples import ARRAY_SPECS, SCHEMA_VERSION, VideoSamples
 from store.writer import write_forge_group
 
@@ -50,7 +50,6 @@ STAGING = "_staging"
 STORE_FORMAT = "tracegen-trace-store"
 KEY_PATTERN = re.compile(r"[0-9a-f]{8,64}")
 CONFIG_PATTERN = re.compile(r"[0-9a-f]{4,64}")
-STEP_AXIS = {"traces": 2, "visible": 2, "valid": 1, "frame_index": 1}  # axis of the 129 trace steps
 
 
 def utc_now() -> str:
@@ -88,13 +87,6 @@ def _json_attrs(attrs: dict, what: str) -> dict:
         return json.loads(json.dumps(attrs, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise SchemaError(f"{what} are not plain JSON ({exc}); pass str/int/float/bool/list/dict values only") from exc
-
-
-def _step_selection(name: str, steps: int | None):
-    """Index keeping the first `steps + 1` trace steps of step-indexed arrays (everything otherwise)."""
-    if steps is None or name not in STEP_AXIS:
-        return ...
-    return (slice(None),) * STEP_AXIS[name] + (slice(0, steps + 1),)
 
 
 class TraceStore:
@@ -263,32 +255,15 @@ class TraceStore:
             names: array names (default: all of the schema).
             steps: when given, trace-step arrays keep only the first `steps + 1` steps.
         """
-        import zarr
-
         key = self.resolve(key_or_prefix)
-        cfg = self.pick_config(key, config_hash)
-        group_path = f"{VIDEOS}/{key}/{FORGE}/{cfg}"
+        return self.read_group(key, self.pick_config(key, config_hash), names, steps)
+
+    def read_group(
+        self, key: str, config_hash: str, names: list[str] | None = None, steps: int | None = None
+    ) -> dict[str, np.ndarray | None]:
+        """`read_arrays` for an exact key and configuration (no prefix lookup; the dataset's fast path)."""
         wanted = names or [spec.name for spec in ARRAY_SPECS]
-        out: dict[str, np.ndarray | None] = {}
-        for name in wanted:
-            spec = next((s for s in ARRAY_SPECS if s.name == name), None)
-            if spec is None:
-                raise SchemaError(f"'{name}' is not an array of the schema; use one of {[s.name for s in ARRAY_SPECS]}")
-            if not self.backend.exists(f"{group_path}/{name}/zarr.json"):
-                if spec.required:
-                    raise CorruptDataError(f"array {group_path}/{name} is missing; run `tracegen inspect {self.location} --verify` and re-forge video {key[:12]}")
-                out[name] = None
-                continue
-            selection = _step_selection(name, steps)
-            try:
-                array = zarr.open_array(store=self.zarr_store, path=f"{group_path}/{name}", mode="r")
-                out[name] = np.asarray(array[selection])
-            except Exception as exc:  # zarr/numcodecs raise many types for damaged bytes
-                raise CorruptDataError(
-                    f"array {group_path}/{name} cannot be read ({type(exc).__name__}: {exc}); "
-                    f"run `tracegen inspect {self.location} --verify` and re-forge video {key[:12]}"
-                ) from exc
-        return out
+        return read_group(self, f"{VIDEOS}/{key}/{FORGE}/{config_hash}", wanted, steps, key)
 
     def read_samples(self, key_or_prefix: str, config_hash: str | None = None) -> VideoSamples:
         """All arrays of one video's forge group as validated `VideoSamples`."""

@@ -10,15 +10,29 @@ from __future__ import annotations
 import numpy as np
 
 from store.samples import VideoSamples
+from store.trace import MODEL_STEPS
 
 TARGET_CHUNK_BYTES = 4 << 20  # uncompressed bytes per chunk
 
 
-def chunk_shape(shape: tuple[int, ...], itemsize: int, target_bytes: int = TARGET_CHUNK_BYTES) -> tuple[int, ...]:
-    """Chunks of whole samples along axis 0, about `target_bytes` each (at least one sample)."""
-    per_sample = int(np.prod(shape[1:], dtype=np.int64)) * itemsize
+STEP_CHUNK = MODEL_STEPS + 1  # trace arrays split their 129 steps so a training read decodes 33 of them
+STEP_CHUNKED = {"traces": 2, "visible": 2}  # array name -> axis of the trace steps
+
+
+def chunk_shape(
+    shape: tuple[int, ...], itemsize: int, target_bytes: int = TARGET_CHUNK_BYTES, step_axis: int | None = None
+) -> tuple[int, ...]:
+    """Chunks along axis 0 of about `target_bytes` each (at least one sample).
+
+    With `step_axis`, that axis is split into blocks of `STEP_CHUNK` steps (the model reads the
+    start plus 32 steps, so it decodes only the first block).
+    """
+    inner = list(shape[1:])
+    if step_axis is not None:
+        inner[step_axis - 1] = min(inner[step_axis - 1], STEP_CHUNK)
+    per_sample = int(np.prod(inner, dtype=np.int64)) * itemsize
     along = max(1, min(shape[0], target_bytes // max(per_sample, 1)))
-    return (along, *shape[1:])
+    return (along, *inner)
 
 
 def compressors_for(name: str, dtype: np.dtype) -> list:
@@ -54,7 +68,7 @@ def write_forge_group(zarr_store, group_path: str, forge_attrs: dict, samples: V
         array = group.create_array(
             name,
             shape=data.shape,
-            chunks=chunk_shape(data.shape, data.dtype.itemsize),
+            chunks=chunk_shape(data.shape, data.dtype.itemsize, step_axis=STEP_CHUNKED.get(name)),
             dtype=data.dtype,
             compressors=compressors_for(name, data.dtype),
             fill_value=_fill_value(data.dtype),

@@ -29,7 +29,7 @@ def test_clean_store_verifies_clean(store_path):
     store, _ = _written(store_path)
     report = verify(store)
     assert report.ok and report.videos == 2 and report.groups == 2
-    assert report.chunks == 2 * 10  # every array of these small groups is one chunk
+    assert report.chunks == 2 * (8 + 4 + 4)  # one chunk per array, but traces and visible split 129 steps into 4
 
 
 def test_missing_and_corrupt_chunks_are_found(store_path):
