@@ -199,8 +199,8 @@ class MotorBus:
             rejected = error or rejected
             if status is not None:
                 return status
-            if timed_out:
-                break
+            if timed_out or (error is not None and not self._rx):
+                break  # time is up, or a complete reply was corrupt: retry now instead of waiting
             try:
                 chunk = port.read(max(1, expected - len(self._rx)))
             except (serial.SerialException, OSError) as exc:
