@@ -175,9 +175,11 @@ def _loop(arm, times, table, config: ControlConfig, clock) -> ControlResult:
         ):
             break
         deadline += period
-        if clock() > deadline:  # overran: count it and re-anchor instead of bursting to catch up
+        now = clock()
+        if now > deadline:  # late: catch up on the schedule, but never burst more than a cycle behind
             late += 1
-            deadline = clock()
+            if now > deadline + period:
+                deadline = now
         wait_until(deadline, clock)
     duration = clock() - start
     return ControlResult(cycles, duration, cycles / max(duration, 1e-9), late, worst, bus.retries, present)
