@@ -76,7 +76,8 @@ class Arm:
         return self.bus.motion_packets_sent
 
     def connect(self) -> None:
-        """Open the port, ping every ID and check its model number; Dynamixel: arm the bus watchdog.
+        """Open the port, ping every ID and check its model number, check the calibration's homing
+        offsets, clear the servos' reply delay; Dynamixel: arm the bus watchdog. Nothing moves.
 
         Raises:
             TransportError / ServoTimeoutError: the port or a servo does not answer.
@@ -96,6 +97,7 @@ class Arm:
                     )
             if self.calibrated:
                 self._check_homing_offsets()
+            self._clear_return_delay()
             if self.spec.watchdog_ticks:
                 for servo_id in self.ids.values():
                     self.bus.write(servo_id, "Bus_Watchdog", 0)  # clear a fired watchdog (-1)
@@ -105,6 +107,25 @@ class Arm:
             raise
         self.connected = True
         log.info("connected %s on %s (%d servos)", self.robot, self.bus.url, len(self.motor_names))
+
+    def _clear_return_delay(self) -> None:
+        """Set Return_Delay_Time to 0 where it is not (factory: 500 us per reply, 3 ms per 6-servo read).
+
+        An EEPROM setting: Feetech needs Lock = 0 around the write; Dynamixel needs torque off."""
+        for name in self.motor_names:
+            servo_id = self.ids[name]
+            if self.bus.read(servo_id, "Return_Delay_Time") == 0:
+                continue
+            if self.spec.protocol == "feetech":
+                self.bus.write(servo_id, "Lock", 0)
+                self.bus.write(servo_id, "Return_Delay_Time", 0)
+                self.bus.write(servo_id, "Lock", 1)
+            elif self.bus.read(servo_id, "Torque_Enable") == 0:
+                self.bus.write(servo_id, "Return_Delay_Time", 0)
+            else:
+                log.warning("%s keeps its return delay: torque is on", self.bus.label(servo_id))
+                continue
+            log.info("%s: Return_Delay_Time set to 0", self.bus.label(servo_id))
 
     def _check_homing_offsets(self) -> None:
         for name, offset in self.read_homing_offsets().items():

@@ -108,6 +108,7 @@ class _ServoBusEmulator:
         self.faults = faults or FaultInjector(self.protocol)
         self.memory = {servo_id: self._factory_memory(servo_id, model) for servo_id, model in models.items()}
         self.instructions_received = 0
+        self.reply_delay_s = 0.0  # the servos' Return_Delay_Time summed over the last feed's replies
         self._buffer = b""
         self._last_packet_time = time.monotonic()
 
@@ -147,6 +148,7 @@ class _ServoBusEmulator:
     def feed(self, data: bytes) -> bytes:
         """Consume bytes from the host; return the bytes the servos send back."""
         self._buffer += data
+        self.reply_delay_s = 0.0
         replies = b""
         while True:
             start, end = self.protocol.find_frame(self._buffer)
@@ -164,6 +166,7 @@ class _ServoBusEmulator:
             replies += self._dispatch(packet)
 
     def _reply(self, servo_id: int, params: bytes = b"", error: int = 0) -> bytes:
+        self.reply_delay_s += self.get(servo_id, "Return_Delay_Time") * 2e-6  # units of 2 us (factory 250)
         error |= self.faults.error_byte(servo_id)
         return self.faults.damage(servo_id, self.protocol.status_packet(servo_id, error, params))
 
@@ -233,7 +236,7 @@ class FeetechEmulator(_ServoBusEmulator):
         present = self.backend.present_raw().get(servo_id, 2048)
         return self._fresh_memory((
             ("Firmware_Major_Version", 3), ("Firmware_Minor_Version", 10), ("Model_Number", model),
-            ("ID", servo_id), ("Baud_Rate", 0), ("Return_Delay_Time", 0), ("Min_Position_Limit", 0),
+            ("ID", servo_id), ("Baud_Rate", 0), ("Return_Delay_Time", 250), ("Min_Position_Limit", 0),
             ("Max_Position_Limit", 4095), ("Max_Torque_Limit", 1000), ("P_Coefficient", 32),
             ("Torque_Limit", 1000), ("Lock", 1), ("Goal_Position", present), ("Present_Voltage", 120),
             ("Present_Temperature", 30),
@@ -271,7 +274,7 @@ class DynamixelEmulator(_ServoBusEmulator):
         present = self.backend.present_raw().get(servo_id, 2048)
         return self._fresh_memory((
             ("Model_Number", model), ("Firmware_Version", 45), ("ID", servo_id), ("Baud_Rate", 3),
-            ("Return_Delay_Time", 0), ("Operating_Mode", 3), ("Max_Position_Limit", 4095),
+            ("Return_Delay_Time", 250), ("Operating_Mode", 3), ("Max_Position_Limit", 4095),
             ("Min_Position_Limit", 0), ("Status_Return_Level", 2), ("Goal_Position", present),
             ("Present_Input_Voltage", 120), ("Present_Temperature", 30),
         ))
@@ -368,8 +371,8 @@ class EmulatorHandle:
                 self._send(data, reply)
 
     def _send(self, request: bytes, reply: bytes) -> None:
-        if self.wire_baudrate:  # a real bus needs 10 bits per byte for the request, then the reply
-            time.sleep((len(request) + len(reply)) * 10.0 / self.wire_baudrate)
+        if self.wire_baudrate:  # a real bus: 10 bits per byte for request and reply, plus the return delay
+            time.sleep((len(request) + len(reply)) * 10.0 / self.wire_baudrate + self.emulator.reply_delay_s)
         try:
             os.write(self._master, reply)
         except OSError as exc:  # nobody holds the port any more: the reply is lost, as on a real bus
@@ -408,7 +411,8 @@ def start_emulator(
         seed: seed of the garbage-byte generator.
         models: servo id -> model number, replacing the robot's servos (to emulate a miswired arm).
         wire_baudrate: when set, each reply waits the time its request and itself take on a real bus
-            at this speed (10 bits per byte), so loop rates measured on the emulator are honest.
+            at this speed (10 bits per byte) plus the servos' Return_Delay_Time, so loop rates
+            measured on the emulator are honest.
 
     Returns:
         A handle whose `url` any serial client opens (our Arm, pyserial, the vendors' SDKs).

@@ -70,7 +70,7 @@ def parse_faults(spec: str | None, protocol: ModuleType) -> list[Fault]:
         if kind is None or (kind not in BYTE_FAULTS and condition_error_byte(protocol, kind) is None):
             conditions = getattr(protocol, "ERROR_BITS", None) or {0: "hardware_alert", **protocol.ERROR_NUMBERS}
             raise FaultSpecError(
-                f"fault {entry!r} is not KIND[@ID][*COUNT] with KIND in "
+                f"fault {entry!r} is not KIND, KIND@ID or KIND@ID*COUNT with KIND one of "
                 f"{', '.join(BYTE_FAULTS + tuple(conditions.values()))}"
             )
         servo_id = int(match["id"]) if match["id"] else None

@@ -133,3 +133,15 @@ def test_ping_a_real_arm():
         pytest.skip("set TRACEGEN_ROBOT_PORT to the arm's serial port")
     result = runner.invoke(app, ["robot", "ping", "--robot", os.environ.get("TRACEGEN_ROBOT", "so101"), "--port", port])
     assert result.exit_code == 0, result.output
+
+
+def test_emulate_rejects_a_bad_fault_spec_in_one_line():
+    result = runner.invoke(app, ["robot", "emulate", "--faults", "explode@2", "--duration", "0.1"])
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("error: fault 'explode@2' is not KIND, KIND@ID or KIND@ID*COUNT with KIND one of bad_checksum")
+
+
+def test_emulate_for_a_set_duration_prints_the_pty_path():
+    result = runner.invoke(app, ["robot", "emulate", "--robot", "so100", "--duration", "0.2", "--wire-baudrate", "1000000"])
+    assert result.exit_code == 0
+    assert result.output.splitlines()[0].startswith("/dev/")

@@ -65,7 +65,9 @@ def test_enabling_torque_does_not_jump():
 def test_connect_and_reads_send_zero_motion_bytes():
     with start_emulator("so101") as emulator:
         arm = open_arm("so101", emulator.url)
+        assert emulator.emulator.get(2, "Return_Delay_Time") == 250  # factory: 500 us
         with arm:
+            assert emulator.emulator.get(2, "Return_Delay_Time") == 0 and emulator.emulator.get(2, "Lock") == 1
             arm.read_positions()
             arm.read_loads()
             assert write_count(arm) == 0
@@ -99,6 +101,7 @@ def test_koch_arms_the_bus_watchdog_which_stops_a_dead_host():
         arm = open_arm("koch", emulator.url)
         arm.connect()
         assert all(emulator.emulator.get(i, "Bus_Watchdog") == 25 for i in range(1, 7))
+        assert all(emulator.emulator.get(i, "Return_Delay_Time") == 0 for i in range(1, 7))
         arm.set_torque(True)
         arm.write_goals(np.full(6, 0.8))
         time.sleep(0.05)  # the host dies mid-move: no more packets

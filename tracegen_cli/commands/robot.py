@@ -49,6 +49,7 @@ def ping_command(
     baudrate: BaudOption = 1_000_000,
 ) -> None:
     """Ping every servo of the arm: ID, model number and raw position in a table."""
+    from rich.markup import escape
     from rich.table import Table
 
     from robot.arm import ping_motors
@@ -60,7 +61,7 @@ def ping_command(
     for r in reports:
         model = f"{r.model} ({MODEL_NAMES.get(r.model, '?')})" if r.model is not None else "-"
         position = str(r.position_raw) if r.position_raw is not None else "-"
-        status = "[green]ok[/]" if not r.problem else f"[red]{r.problem}[/]"
+        status = "[green]ok[/]" if not r.problem else f"[red]{escape(r.problem)}[/]"
         table.add_row(r.name, str(r.servo_id), model, position, status)
     console.print(table)
     bad = [r for r in reports if r.problem]
@@ -107,6 +108,9 @@ def emulate_command(
         str, typer.Option("--faults", help="Faults: KIND[@ID][*COUNT],... e.g. 'missing@3*2,overload@2'.")
     ] = "",
     speed: Annotated[float, typer.Option("--speed", min=1.0, help="Servo speed in raw steps per second.")] = 3000.0,
+    wire_baudrate: Annotated[
+        int, typer.Option("--wire-baudrate", min=0, help="Pace replies like a real bus at this speed (0 = instant).")
+    ] = 0,
     duration: Annotated[
         float, typer.Option("--duration", min=0.0, help="Stop after this many seconds (0 = until Ctrl-C).")
     ] = 0.0,
@@ -118,7 +122,7 @@ def emulate_command(
 
     servo_ids = list(EMULATED_ROBOTS[_check_robot(robot)][1])
     backend = KinematicServoBackend(servo_ids, max_speed=speed)
-    with start_emulator(robot, backend=backend, faults=faults or None) as handle:
+    with start_emulator(robot, backend=backend, faults=faults or None, wire_baudrate=wire_baudrate or None) as handle:
         console.print(handle.url, highlight=False, soft_wrap=True)
         if not settings.quiet:
             err_console.print(
