@@ -249,3 +249,20 @@ def _read_json_rows(table: Path) -> list[dict]:
 def list_images(folder: Path) -> list[Path]:
     """Image files directly in `folder`, sorted by name."""
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def resolve_device(name: str) -> str:
+    """A torch device string for `--device`: "auto" picks CUDA when present, else the CPU.
+
+    Raises:
+        PredictInputError: an unknown name, or "cuda" on a machine without a CUDA device.
+    """
+    import torch
+
+    if name not in ("auto", "cpu", "cuda"):
+        raise PredictInputError(f"--device '{name}' is not known; pass auto, cpu or cuda")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise PredictInputError("--device cuda was asked for but no CUDA device is available; pass --device cpu or auto")
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
