@@ -1,0 +1,154 @@
+"""`tracegen adapt` on store keys: fine-tuning starts from the base weights with a fresh schedule,
+`--from-scratch` does not, one demo is held out, provenance is recorded, bad input is one line."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from store.hashing import config_hash
+from store.trace_store import TraceStore
+from tests.store.conftest import make_video_samples
+from tracegen_cli.adapt_workflow import FINETUNE_LR, SCRATCH_LR, split_demos
+from tracegen_cli.main import app
+
+runner = CliRunner()
+BASE_STEP = 1234  # the base's step counter: a fine-tune must not continue it
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    from model.checkpoint import save_checkpoint
+    from model.config import preset
+    from model.network import TraceFlowNet
+
+    torch.manual_seed(1234)  # not the adapt seed: from scratch must not recreate these weights
+    cfg = preset("tiny", depth=1, width=64, heads=2, image_size=64)
+    meta = {"data": {"forge_config": {"query_every": 16, "max_side": 320, "embodiment": "human"}}}
+    return save_checkpoint(tmp_path_factory.mktemp("base") / "base", TraceFlowNet(cfg), cfg, step=BASE_STEP, meta=meta)
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory):
+    """Four demo videos already forged into a store; returns (location, keys)."""
+    location = tmp_path_factory.mktemp("store") / "demos.zarr"
+    store = TraceStore.create(location)
+    keys = []
+    for index in range(4):
+        key = f"{index + 1:x}" * 64
+        attrs = {"sources": [f"demo{index}.mp4"], "fps": 30.0, "frame_count": 20, "size": [48, 64],
+                 "embodiment": "so101", "instructions": ["push the block"]}
+        store.write_video(key, attrs, config_hash({"demo": 1}), {"config": {}}, make_video_samples(2, seed=index))
+        keys.append(key)
+    return location, keys
+
+
+def _adapt(base, store, keys, out, *extra):
+    args = ["adapt", "--base", base, "--store", store, "--out", out, "--steps", 2, "--batch-size", 2, "--threads", 1]
+    for key in keys:
+        args += ["--demos", key[:10]]
+    return runner.invoke(app, [str(a) for a in [*args, *extra]])
+
+
+def _weights(path):
+    return load_file(str(path / "model.safetensors"))
+
+
+def test_adapt_starts_from_the_base_weights_with_a_fresh_schedule(base, demo_store, tmp_path):
+    location, keys = demo_store
+    # with a learning rate of ~0 the fine-tuned weights must be the base's exactly
+    result = _adapt(base, location, keys, tmp_path / "adapted", "--lr", 1e-12)
+    assert result.exit_code == 0, result.output
+    adapted, original = _weights(tmp_path / "adapted"), _weights(base)
+    assert all(torch.allclose(adapted[name], original[name], atol=1e-6) for name in original)
+    config = json.loads((tmp_path / "adapted" / "config.json").read_text())
+    assert config["step"] == 2  # a fresh schedule: not BASE_STEP + 2
+    data = config["data"]
+    base_id = json.loads((base / "config.json").read_text())["checkpoint_id"]
+    assert data["kind"] == "adapt" and data["base_checkpoint_id"] == base_id
+    assert data["demo_keys"] == sorted(keys) and len(data["val_keys"]) == 1
+    assert data["forge_config"]["max_side"] == 320  # the base's forge settings, not the defaults
+    assert config["train"]["lr"] == 1e-12 and config["train"]["flip_prob"] == 0.0
+    assert config["metrics"]["samples"] == 2  # scored on the held-out demo's two samples
+    assert "held-out demo: ADE" in result.output and "base model: ADE" in result.output
+
+
+def test_from_scratch_trains_the_same_architecture_from_random_weights(base, demo_store, tmp_path):
+    location, keys = demo_store
+    result = _adapt(base, location, keys, tmp_path / "scratch", "--from-scratch", "--lr", 1e-12, "--no-holdout")
+    assert result.exit_code == 0, result.output
+    scratch, original = _weights(tmp_path / "scratch"), _weights(base)
+    assert scratch.keys() == original.keys()
+    assert all(scratch[name].shape == original[name].shape for name in original)
+    assert not all(torch.allclose(scratch[name], original[name]) for name in original)
+    config = json.loads((tmp_path / "scratch" / "config.json").read_text())
+    assert config["data"]["kind"] == "adapt-from-scratch" and config["data"]["val_keys"] == []
+    assert config["model"] == json.loads((base / "config.json").read_text())["model"]
+
+
+def test_default_learning_rates_and_holdout_rule():
+    keys = [f"{i:x}" * 64 for i in range(1, 6)]
+    train, val = split_demos(keys, holdout=True, seed=0)
+    assert len(val) == 1 and sorted(train + val) == sorted(keys)
+    assert split_demos(keys[:2], holdout=True, seed=0) == (sorted(keys[:2]), [])
+    assert split_demos(keys, holdout=False, seed=0) == (sorted(keys), [])
+    assert FINETUNE_LR < SCRATCH_LR
+
+
+def _one_line_error(result, message):
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.output
+
+
+def test_bad_demos_and_bad_base_are_one_line(base, demo_store, tmp_path):
+    location, keys = demo_store
+    _one_line_error(_adapt(base, location, ["ffff0000"], tmp_path / "x"), "no video in")
+    _one_line_error(_adapt(tmp_path / "nothing", location, keys, tmp_path / "x"), "is not a directory")
+    _one_line_error(_adapt(base, location, keys, base), "is the base checkpoint itself")
+    missing = runner.invoke(app, ["adapt", "--base", str(base), "--demos", "abc123", "--out", str(tmp_path / "x")])
+    _one_line_error(missing, "pass --store")
+    assert not (tmp_path / "x").exists()
+
+
+def test_demos_that_forge_to_zero_samples_are_one_line(base, tmp_path):
+    import cv2
+
+    still = tmp_path / "demos" / "still_clip"  # a frame folder with no motion at all
+    still.mkdir(parents=True)
+    frame = (np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)
+    for index in range(12):
+        cv2.imwrite(str(still / f"{index:03d}.png"), frame)
+    result = runner.invoke(app, ["adapt", "--base", str(base), "--demos", str(tmp_path / "demos"),
+                                 "--out", str(tmp_path / "adapted"), "--steps", "1"])
+    lines = [line for line in result.output.splitlines() if line.strip().startswith("error:")]
+    assert result.exit_code == 1 and len(lines) == 1 and "forged to zero samples" in lines[0], result.output
+    assert not (tmp_path / "adapted").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _one_line_error(runner.invoke(app, ["adapt", "--base", str(base), "--demos", str(empty), "--out", str(tmp_path / "a")]),
+                    "no demo video found")
+
+
+@pytest.mark.slow
+def test_adapt_forges_simulated_demo_videos_then_reuses_them(base, tmp_path):
+    """Three SO-101 demos rendered by the simulator are forged (sensor depth, sidecar instructions),
+    fine-tuned on, and a second run finds them in the store by content hash."""
+    demos = tmp_path / "demos"
+    made = runner.invoke(app, ["sim", "demos", "--task", "place_block", "--embodiment", "so101", "--episodes", "3",
+                               "--out", str(demos), "--seed", "7", "--size", "96x72"])
+    assert made.exit_code == 0, made.output
+    store = tmp_path / "store.zarr"
+    first = _adapt(base, store, [], tmp_path / "a", "--demos", demos)
+    assert first.exit_code == 0, first.output
+    data = json.loads((tmp_path / "a" / "config.json").read_text())["data"]
+    assert len(data["demo_keys"]) == 3 and len(data["val_keys"]) == 1
+    opened = TraceStore.open(store)
+    for key in data["demo_keys"]:
+        assert opened.video_attrs(key)["embodiment"] == "so101"  # the sidecars were read
+        forge = opened.forge_configs(key)[data["forge_config_hash"][key]]
+        assert forge["depth_source"] == "sensor" and forge["config"]["max_side"] == 320
+    second = _adapt(base, store, [], tmp_path / "b", "--demos", demos)
+    assert second.exit_code == 0 and "0 to forge, 3 already in" in second.output, second.output

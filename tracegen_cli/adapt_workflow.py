@@ -1,0 +1,345 @@
+"""`tracegen adapt`'s orchestration: forge a few demo videos with the base checkpoint's forge settings,
+then fine-tune from the base weights (or train the same architecture from scratch, the control).
+
+This is the one place that needs both forge and the model, so it lives in `tracegen_cli` (DESIGN.md
+section 2: only the CLI imports both). Fine-tuning is `model.train.train` started from the base
+*weights* with a fresh optimiser and schedule (`init_checkpoint`), never a resume of the base run.
+
+Five clips are few, so the defaults differ from pre-training: a lower learning rate (3e-4; 1e-3 from
+scratch, the pre-training default), a short warm-up, a fast EMA, stronger crop/scale and colour
+jitter, and no horizontal flips (a mirrored robot does not exist and "left" would become "right").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from forge.errors import ForgeError
+
+log = logging.getLogger(__name__)
+
+FINETUNE_LR = 3e-4
+SCRATCH_LR = 1e-3
+MIN_DEMOS_FOR_HOLDOUT = 3  # hold one demo out only when at least two remain to train on
+DEFAULT_STORE_NAME = "tracegen-demos.zarr"  # beside the output checkpoint, shared by sibling runs
+Progress = Callable[[dict], None]
+
+
+class DemoError(ForgeError, ValueError):
+    """Demos that cannot be adapted on: none found, unknown keys, or nothing forged from them."""
+
+
+@dataclass
+class AdaptConfig:
+    """One `tracegen adapt` run.
+
+    Attributes:
+        base: the pretrained checkpoint directory (its architecture and forge settings are reused).
+        demos: a folder of demo videos, video files, or store keys (prefixes), mixed freely.
+        out_dir: checkpoint directory to write.
+        store: trace store the demos are forged into / read from (default: `DEFAULT_STORE_NAME`
+            beside `out_dir`).
+        steps: optimiser steps.
+        from_scratch: train the base's architecture from random weights on the demos alone.
+        batch_size: samples per step.
+        lr: peak learning rate; None picks `FINETUNE_LR` (or `SCRATCH_LR` from scratch).
+        holdout: hold one demo out for validation when there are at least `MIN_DEMOS_FOR_HOLDOUT`.
+        crop_scale: smallest side fraction kept by the random crop.
+        jitter: colour-jitter strength.
+        flip_prob: horizontal-flip probability (0: robot tasks are chiral).
+        seed: seeds weights (from scratch), data order, augmentation and noise.
+        device: "auto", "cpu" or "cuda".
+        threads: torch CPU threads (0 keeps torch's default).
+        eval_samples: validation samples scored at the end.
+    """
+
+    base: Path
+    demos: list[str]
+    out_dir: Path
+    store: Path | None = None
+    steps: int = 300
+    from_scratch: bool = False
+    batch_size: int = 8
+    lr: float | None = None
+    holdout: bool = True
+    crop_scale: float = 0.7
+    jitter: float = 0.3
+    flip_prob: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+    eval_samples: int = 64
+
+    @property
+    def store_location(self) -> Path:
+        return Path(self.store) if self.store is not None else Path(self.out_dir).parent / DEFAULT_STORE_NAME
+
+
+@dataclass
+class DemoSet:
+    """The demos resolved to store keys.
+
+    Attributes:
+        store: the store location.
+        keys: video keys (SHA-256 of each demo's bytes), sorted.
+        config_hash: per key, the forge configuration read.
+        samples: per key, its number of samples.
+        forged: keys forged by this run (the rest were already in the store).
+    """
+
+    store: str
+    keys: list[str]
+    config_hash: dict[str, str]
+    samples: dict[str, int]
+    forged: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AdaptResult:
+    """What `adapt` did.
+
+    Attributes:
+        checkpoint: the written checkpoint directory.
+        demos: the resolved demos.
+        train_keys, val_keys: the split (val empty without a hold-out).
+        forge_source: "checkpoint" when the base recorded its forge settings, else "defaults".
+        metrics: the adapted model's validation metrics on the held-out demo (None without one).
+        base_metrics: the base model's (zero-shot) metrics on the same demo (None from scratch).
+    """
+
+    checkpoint: Path
+    demos: DemoSet
+    train_keys: list[str]
+    val_keys: list[str]
+    forge_source: str
+    metrics: dict | None = None
+    base_metrics: dict | None = None
+
+
+def forge_settings(base_meta: dict):
+    """The forge settings the base checkpoint's data was made with.
+
+    Read from `config.json` -> `data.forge_config` (a `ForgeConfig` dict, the fields `pretrain`
+    records); falls back to `ForgeConfig()` defaults when the checkpoint does not record them.
+
+    Returns:
+        (ForgeConfig, "checkpoint" | "defaults").
+    """
+    from forge.config import ForgeConfig, field_names
+
+    data = base_meta.get("data") or {}
+    recorded = data.get("forge_config") or data.get("forge")
+    if isinstance(recorded, dict) and recorded:
+        known = {k: v for k, v in recorded.items() if k in field_names()}
+        run_only = {"workers": 1, "force": False, "dry_run": False}
+        return ForgeConfig(**{**known, **run_only}), "checkpoint"
+    log.warning("base checkpoint records no forge settings (data.forge_config); forging demos with forge defaults")
+    return ForgeConfig(), "defaults"
+
+
+def _split_demo_args(demos: list[str]) -> tuple[list[Path], list[str]]:
+    """Paths that exist (folders, video files) and the rest, taken as store key prefixes."""
+    paths, keys = [], []
+    for demo in demos:
+        (paths if Path(demo).exists() else keys).append(Path(demo) if Path(demo).exists() else str(demo))
+    return paths, keys
+
+
+def resolve_demos(cfg: AdaptConfig, forge_config, progress: Progress) -> DemoSet:
+    """Forge demo paths into the store (content-addressed: known videos are reused) and resolve keys.
+
+    Raises:
+        DemoError: no demo given, a path with no video, a key without a store, or zero samples.
+    """
+    from store.hashing import config_hash
+    from store.trace_store import TraceStore
+
+    if not cfg.demos:
+        raise DemoError("no demos given; pass --demos with a folder of demo videos or store keys")
+    paths, key_args = _split_demo_args(cfg.demos)
+    location = cfg.store_location
+    if key_args and not paths and cfg.store is None:
+        raise DemoError(f"demo '{key_args[0]}' is not a file or folder; to use store keys pass --store STORE")
+    wanted_hash = config_hash(forge_config.hashed())
+    keys, forged, skipped = [], [], []
+    if paths:
+        keys, forged, skipped = forge_demo_paths(paths, location, forge_config, progress)
+    store = TraceStore.open(location, mode="r")
+    keys += [store.resolve(prefix) for prefix in key_args]
+    keys = sorted(set(keys))
+    hashes, samples = {}, {}
+    for key in keys:
+        configs = store.forge_configs(key)
+        chosen = wanted_hash if wanted_hash in configs else store.pick_config(key, None)
+        if chosen != wanted_hash:
+            log.warning("demo %s was forged with settings %s, not the base's %s; using them", key[:12], chosen, wanted_hash)
+        hashes[key], samples[key] = chosen, int(configs[chosen].get("num_samples", 0))
+    keys = [key for key in keys if samples[key] > 0]
+    if not keys:
+        reason = f" ({skipped[0]})" if skipped else ""
+        raise DemoError(
+            f"demos {', '.join(map(str, cfg.demos))} forged to zero samples{reason}; record longer clips with visible motion"
+        )
+    return DemoSet(store=str(location), keys=keys, config_hash=hashes, samples=samples, forged=forged)
+
+
+def forge_demo_paths(
+    paths: list[Path], location: Path, forge_config, progress: Progress
+) -> tuple[list[str], list[str], list[str]]:
+    """Forge every video under `paths` into the store at `location` (videos already there are reused).
+
+    A video that forges to nothing (too short, no motion) is skipped with a warning; the caller
+    fails when no demo is left.
+
+    Returns:
+        (keys of the demos that have samples, keys forged by this call, why skipped clips gave nothing).
+    Raises:
+        DemoError: a path holds no video.
+    """
+    from forge.errors import InputError
+    from forge.inputs import discover, with_sidecar
+    from forge.pipeline import forge_video
+    from store.hashing import config_hash, sha256_of_path
+    from store.trace_store import TraceStore
+
+    sources = [with_sidecar(source) for path in paths for source in discover(path)]
+    if not sources:
+        raise DemoError(f"no demo video found in {', '.join(map(str, paths))}; pass a folder of .mp4 files or frame folders")
+    wanted_hash = config_hash(forge_config.hashed())
+    store = TraceStore.create(location)
+    keys = [sha256_of_path(source.path) for source in sources]
+    todo = [(source, key) for source, key in zip(sources, keys, strict=True) if not store.has_forge(key, wanted_hash)]
+    progress({"event": "forge", "videos": len(sources), "to_forge": len(todo), "store": str(location)})
+    forged, skipped = [], []
+    for source, key in todo:
+        try:
+            result = forge_video(source, forge_config)
+        except InputError as exc:  # nothing usable in this clip: skip it, the others may do
+            log.warning("demo %s gave no samples: %s", source.path, exc)
+            skipped.append(str(exc))
+            progress({"event": "forge_video", "path": str(source.path), "samples": 0, "reason": str(exc)})
+            continue
+        store.write_video(key, result.video_attrs, wanted_hash, result.forge_attrs, result.samples)
+        forged.append(key)
+        progress({"event": "forge_video", "path": str(source.path), "samples": result.samples.num_samples})
+    present = [key for key in keys if store.has_forge(key, wanted_hash)]
+    return present, forged, skipped
+
+
+def split_demos(keys: list[str], holdout: bool, seed: int) -> tuple[list[str], list[str]]:
+    """(train keys, validation keys): one demo held out when asked and at least two remain."""
+    from store.dataset import split_keys
+
+    if not holdout or len(keys) < MIN_DEMOS_FOR_HOLDOUT:
+        return sorted(keys), []
+    return split_keys(keys, 1.0 / len(keys), seed=seed)
+
+
+def train_config(cfg: AdaptConfig, model_cfg, base_meta: dict, demos: DemoSet, val_keys: list[str], forge_config):
+    """The `TrainConfig` of an adapt run, with its provenance (base id, demo hashes, settings)."""
+    from model.config import TrainConfig
+
+    lr = cfg.lr if cfg.lr is not None else (SCRATCH_LR if cfg.from_scratch else FINETUNE_LR)
+    provenance = {
+        "kind": "adapt-from-scratch" if cfg.from_scratch else "adapt",
+        "base_checkpoint_id": base_meta.get("checkpoint_id", ""),
+        "base_checkpoint": str(cfg.base),
+        "base_initialised": not cfg.from_scratch,
+        "store": demos.store,
+        "demo_keys": demos.keys,
+        "val_keys": val_keys,
+        "demo_samples": demos.samples,
+        "forge_config_hash": demos.config_hash,
+        "forge_config": forge_config.as_dict(),
+        "base_data": base_meta.get("data") or {},
+    }
+    return TrainConfig(
+        out_dir=str(cfg.out_dir),
+        preset="tiny",  # ignored when starting from the base; from scratch every field is overridden below
+        model_overrides=model_cfg.to_dict(),
+        steps=cfg.steps,
+        batch_size=cfg.batch_size,
+        lr=lr,
+        warmup_steps=max(1, min(50, cfg.steps // 10)),
+        ema_decay=0.99,
+        eval_every=0,
+        checkpoint_every=0,
+        eval_samples=cfg.eval_samples,
+        seed=cfg.seed,
+        device=cfg.device,
+        augment=True,
+        flip_prob=cfg.flip_prob,
+        crop_scale=cfg.crop_scale,
+        jitter=cfg.jitter,
+        log_every=max(1, cfg.steps // 50),
+        threads=cfg.threads,
+        provenance=provenance,
+    )
+
+
+def _dataset(demos: DemoSet, keys: list[str], steps: int):
+    """A dataset over `keys`, each read at its own forge configuration."""
+    from torch.utils.data import ConcatDataset
+
+    from store.dataset import TraceDataset
+
+    if not keys:
+        return None
+    parts = [TraceDataset(demos.store, keys=[key], steps=steps, config_hash=demos.config_hash[key]) for key in keys]
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+def evaluate_checkpoint(checkpoint: Path, dataset, max_samples: int, seed: int, device: str = "cpu") -> dict:
+    """ADE/FDE (px, cm) and validation loss of a checkpoint's model on `dataset` (unaugmented)."""
+    from model.checkpoint import load_checkpoint
+    from model.samples import SampleTransform
+    from model.train import evaluate
+
+    model, model_cfg, _ = load_checkpoint(checkpoint, device=device)
+    return evaluate(model, dataset, SampleTransform(model_cfg), max_samples, seed=seed)
+
+
+def adapt(cfg: AdaptConfig, progress: Progress | None = None) -> AdaptResult:
+    """Forge the demos with the base's forge settings, then fine-tune (or train from scratch).
+
+    Args:
+        cfg: the run's settings.
+        progress: called with event dicts: forge events ("forge", "forge_video"), "split", then the
+            training events of `model.train.train` ("start", "step", "eval", "checkpoint", "done"),
+            and "zero_shot" with the base model's metrics on the held-out demo.
+    Returns:
+        An `AdaptResult`; the checkpoint's config.json `data` field holds the provenance.
+    Raises:
+        DemoError: demos missing or forging to zero samples; CheckpointError: an unusable base.
+    """
+    from model.checkpoint import read_checkpoint_config
+    from model.config import ModelConfig
+    from model.train import train
+
+    report = progress or (lambda event: None)
+    base_meta = read_checkpoint_config(cfg.base)
+    model_cfg = ModelConfig.from_dict(base_meta["model"])
+    if Path(cfg.out_dir).resolve() == Path(cfg.base).resolve():
+        raise DemoError(f"--out {cfg.out_dir} is the base checkpoint itself; pass a new folder so the base stays intact")
+    forge_config, forge_source = forge_settings(base_meta)
+    demos = resolve_demos(cfg, forge_config, report)
+    train_keys, val_keys = split_demos(demos.keys, cfg.holdout, cfg.seed)
+    report({"event": "split", "train": train_keys, "val": val_keys, "samples": demos.samples})
+    tcfg = train_config(cfg, model_cfg, base_meta, demos, val_keys, forge_config)
+    train_set, val_set = _dataset(demos, train_keys, model_cfg.steps), _dataset(demos, val_keys, model_cfg.steps)
+    base_metrics = None
+    if val_set is not None and not cfg.from_scratch:
+        base_metrics = evaluate_checkpoint(cfg.base, val_set, cfg.eval_samples, cfg.seed)
+        report({"event": "zero_shot", **base_metrics})
+    checkpoint = train(tcfg, train_set, val_set, init_checkpoint=None if cfg.from_scratch else cfg.base, progress=report)
+    metrics = read_checkpoint_config(checkpoint).get("metrics")
+    return AdaptResult(checkpoint, demos, train_keys, val_keys, forge_source, metrics, base_metrics)
+
+
+def describe(cfg: AdaptConfig) -> dict:
+    """The settings as a JSON-able dict (for logs and the CLI's summary)."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items()}
