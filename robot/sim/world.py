@@ -115,6 +115,7 @@ class SimScene:
         self.tool_site = m.site(embodiment.tool_site).id
         self.camera_id = m.camera("view").id
         self.mocap_id = m.body(embodiment.mocap_body).mocapid[0] if embodiment.mocap_body else -1
+        self.speed_limit = embodiment.max_joint_speed  # rad/s of every driven arm joint
         self.arm_target = np.array(embodiment.home, dtype=float)
         self.arm_velocity = np.zeros(len(self.arm_qpos))
         self.grip_target = self.grip_open.copy()
@@ -128,7 +129,7 @@ class SimScene:
     # ---- commands -------------------------------------------------------------------------------
     def command_arm(self, velocity: np.ndarray) -> None:
         """Arm joint velocities (rad/s) for the next steps; clipped to the speed limit."""
-        limit = self.embodiment.max_joint_speed
+        limit = self.speed_limit
         self.arm_velocity = np.clip(np.asarray(velocity, float), -limit, limit)
 
     def command_arm_position(self, target: np.ndarray) -> None:
@@ -140,6 +141,10 @@ class SimScene:
         """Gripper opening in [0 closed, 1 open]."""
         opening = float(np.clip(opening, 0.0, 1.0))
         self.grip_target = self.grip_closed + opening * (self.grip_open - self.grip_closed)
+
+    def command_gripper_position(self, angles: np.ndarray) -> None:
+        """Gripper joint goals in joint units (radians for the SO-101's jaw)."""
+        self.grip_target = np.asarray(angles, float).reshape(self.grip_open.shape)
 
     def set_mocap(self, position: np.ndarray, quat: np.ndarray) -> None:
         """Pose of the hand's mocap body (world metres, quaternion w x y z)."""
@@ -155,7 +160,7 @@ class SimScene:
         if len(self.arm_qpos):
             q = d.qpos[self.arm_qpos]
             if self.arm_velocity is None:  # position goals with a speed limit
-                v = np.clip((self.arm_target - q) / dt, -self.embodiment.max_joint_speed, self.embodiment.max_joint_speed)
+                v = np.clip((self.arm_target - q) / dt, -self.speed_limit, self.speed_limit)
             else:
                 v = self.arm_velocity
             q_next = np.clip(q + v * dt, self.arm_limits[:, 0], self.arm_limits[:, 1])
