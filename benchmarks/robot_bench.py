@@ -6,7 +6,8 @@ Prints one JSON object per line:
 * `control_loop`: `robot.control.run_plan` driving the byte-exact SO-101 emulator (6 STS3215 servos)
   over a pseudo-terminal, with the emulator holding each reply for its wire time at 1 Mbit/s (8N1:
   10 bits per byte) as a real bus would; achieved rate, late cycles, bytes per cycle.
-* `ik_per_waypoint`: damped-least-squares IK, warm-started along a 33-waypoint path and cold.
+* `ik_per_waypoint`: damped-least-squares IK, warm-started along a 33-waypoint path and cold (wall
+  time, and process CPU time, which a busy shared machine does not inflate).
 * `plan_32_steps`: `plan_trace` + `check_plan` of a synthetic 32-step trace.
 """
 
@@ -82,17 +83,19 @@ def bench_ik(repeats: int) -> None:
     start = SO101.forward(READY_POSE[:5])
     path = start[:3, 3] + np.linspace(0, 1, 33)[:, None] * np.array([0.06, 0.04, -0.05])
     rotations = np.repeat(start[None, :3, :3], len(path), axis=0)
-    warm = []
+    warm, warm_cpu = [], []
     for _ in range(repeats):
-        begin = time.perf_counter()
+        begin, begin_cpu = time.perf_counter(), time.process_time()
         results = SO101.inverse_path(path, READY_POSE[:5], rotations)
         warm.append((time.perf_counter() - begin) / len(path))
+        warm_cpu.append((time.process_time() - begin_cpu) / len(path))
     rng = np.random.default_rng(0)
     targets = [SO101.forward(SO101.clamp(READY_POSE[:5] + rng.uniform(-0.6, 0.6, 5))) for _ in range(100)]
     begin = time.perf_counter()
     cold = [SO101.inverse(t[:3, 3], READY_POSE[:5], t[:3, :3]) for t in targets]
     cold_ms = (time.perf_counter() - begin) / len(targets) * 1e3
     emit(bench="ik_per_waypoint", warm_ms_median=round(1e3 * float(np.median(warm)), 3),
+         warm_cpu_ms_median=round(1e3 * float(np.median(warm_cpu)), 3),
          warm_iterations_mean=round(float(np.mean([r.iterations for r in results])), 2),
          warm_max_position_error_mm=round(1e3 * max(r.position_error for r in results), 5),
          cold_ms_mean=round(cold_ms, 3), cold_iterations_mean=round(float(np.mean([r.iterations for r in cold])), 2),

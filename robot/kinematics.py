@@ -134,6 +134,7 @@ class KinematicChain:
         self._tool = make_transform(rpy_matrix(tool.rpy), np.array(tool.xyz))
         self.lower = np.array([j.limit[0] for j in joints])  # (n,) radians
         self.upper = np.array([j.limit[1] for j in joints])  # (n,) radians
+        self._identity = np.eye(len(joints))
 
     @property
     def num_joints(self) -> int:
@@ -163,8 +164,9 @@ class KinematicChain:
             current = current @ origin
             frames[index] = current
             c, s = math.cos(angle), math.sin(angle)
-            turn = np.array([[c, -s, 0.0, 0.0], [s, c, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
-            current = current @ turn
+            x_axis, y_axis = current[:, 0].copy(), current[:, 1].copy()  # right-multiply by Rz(angle)
+            current[:, 0] = c * x_axis + s * y_axis
+            current[:, 1] = c * y_axis - s * x_axis
         return frames, current @ self._tool
 
     def forward(self, joints: np.ndarray) -> np.ndarray:
@@ -181,7 +183,15 @@ class KinematicChain:
         frames, tool = self.joint_frames(joints)
         axes = frames[:, :3, 2]  # (n, 3) joint z axes in the base frame
         lever = tool[:3, 3][None, :] - frames[:, :3, 3]  # (n, 3)
-        return np.vstack([np.cross(axes, lever).T, axes.T]), tool
+        linear = axes[:, [1, 2, 0]] * lever[:, [2, 0, 1]] - axes[:, [2, 0, 1]] * lever[:, [1, 2, 0]]  # (n, 3) cross
+        return np.vstack([linear.T, axes.T]), tool
+
+    def _null_projector(self, jac_pos: np.ndarray) -> np.ndarray:
+        """(n, n) orthogonal projector onto the null space of the (3, n) position Jacobian."""
+        gram = jac_pos @ jac_pos.T  # (3, 3)
+        if np.linalg.det(gram) > 1e-9 * np.trace(gram) ** 3:  # well-conditioned: the closed form is exact and cheap
+            return self._identity - jac_pos.T @ np.linalg.solve(gram, jac_pos)
+        return self._identity - np.linalg.pinv(jac_pos, rcond=1e-6) @ jac_pos  # near a singularity
 
     def clamp(self, joints: np.ndarray, margin: float = 0.0) -> np.ndarray:
         """Joints (n,) clamped into [lower + margin, upper - margin]."""
@@ -216,7 +226,7 @@ class KinematicChain:
             step = pos_inverse @ error  # (n,)
             if target_rotation is not None and config.orientation_gain > 0:
                 rot_error = config.orientation_gain * rotation_log(target_rotation @ tool[:3, :3].T)  # (3,)
-                null = np.eye(self.num_joints) - np.linalg.pinv(jac_pos, rcond=1e-6) @ jac_pos  # (n, n) projector
+                null = self._null_projector(jac_pos)  # (n, n)
                 jac_rot = jac[3:] @ null  # (3, n)
                 residual = rot_error - jac[3:] @ step
                 step = step + null @ (jac_rot.T @ np.linalg.solve(jac_rot @ jac_rot.T + damping_sq * np.eye(3), residual))
