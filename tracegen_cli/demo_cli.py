@@ -28,13 +28,15 @@ def captured_console(log_path: Path) -> Iterator[None]:
     from tracegen_cli.console import console, err_console, settings
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    saved = (console.file, err_console.file, settings.quiet)
+    # Save the consoles' own `_file` (None means "sys.stdout/sys.stderr at write time"); restoring the
+    # resolved stream instead would pin them to whatever stream was current, e.g. a test's capture.
+    saved = (console._file, err_console._file, settings.quiet)
     with open(log_path, "a", encoding="utf-8") as handle:
         console.file, err_console.file, settings.quiet = handle, handle, True
         try:
             yield
         finally:
-            console.file, err_console.file, settings.quiet = saved
+            console._file, err_console._file, settings.quiet = saved
 
 
 def available_commands(app=None) -> dict[str, object]:

@@ -79,7 +79,8 @@ class DemoConfig:
         out: output folder (corpus, store, checkpoints, trials, report).
         seed: base seed; every stage derives its own seeds from it, so runs are reproducible.
         quick: a smoke run (tiny sizes); the output and the report say so.
-        tasks: pretraining tasks; empty means every task the simulator has.
+        tasks: pretraining tasks; empty means every task the simulator has (only the target task
+            in a quick run).
         target_task: task of the five SO-101 demos and of the evaluation; empty: the first task.
         hold_out_target_task: leave the target task out of pretraining (else only the SO-101
             embodiment and the evaluation layouts are held out).
@@ -173,6 +174,10 @@ class DemoPaths:
         return self.out / "store"
 
     @property
+    def demo_store(self) -> Path:
+        return self.out / "demo_store"
+
+    @property
     def targets(self) -> Path:
         return self.out / "target_demos"
 
@@ -239,7 +244,7 @@ def resolve_tasks(config: DemoConfig) -> tuple[tuple[str, ...], str]:
 
     known = tuple(TASKS)
     target = config.target_task or known[0]
-    pretrain = config.tasks or known
+    pretrain = config.tasks or ((target,) if config.quick else known)  # a smoke run keeps to one task
     for name in (*pretrain, target):
         if name not in known:
             raise DemoError(f"unknown task {name!r}; the simulator has {', '.join(known)}")
@@ -370,10 +375,15 @@ def generate_target_demos(config: DemoConfig, paths: DemoPaths, task: str, progr
     progress.end("target demos")
 
 
-def adapt_checkpoint(base: Path, demos: Path, out: Path, steps: int, log_path: Path, from_scratch: bool = False,
-                     device: str = "cpu") -> Path:
-    """`tracegen adapt` (or `--from-scratch`) on a folder of demo videos; returns the checkpoint folder."""
-    argv = ["adapt", "--base", base, "--demos", demos, "--out", out, "--steps", steps]
+def adapt_checkpoint(base: Path, demos: Path, out: Path, steps: int, log_path: Path, store: Path,
+                     from_scratch: bool = False, device: str = "cpu", seed: int = 0) -> Path:
+    """`tracegen adapt` (or `--from-scratch`) on a folder of demo videos; returns the checkpoint folder.
+
+    The demos are forged into `store`, kept apart from the pretraining store so a later pretraining
+    run in the same folder can never see target-robot footage.
+    """
+    argv = ["adapt", "--base", base, "--demos", demos, "--out", out, "--steps", steps, "--store", store,
+            "--device", device, "--seed", seed]
     if from_scratch:
         argv.append("--from-scratch")
     run_command(argv, log_path)
@@ -386,7 +396,8 @@ def adapt(config: DemoConfig, paths: DemoPaths, progress: ProgressHook) -> None:
     progress.begin("adapt", len(runs))
     for name, from_scratch in runs:
         adapt_checkpoint(paths.checkpoint("pretrained"), paths.targets, paths.checkpoint(name), config.adapt_steps,
-                         paths.logs / "adapt.log", from_scratch=from_scratch, device=config.device)
+                         paths.logs / "adapt.log", paths.demo_store, from_scratch=from_scratch, device=config.device,
+                         seed=config.seed)
         progress.advance("adapt")
     progress.end("adapt")
 

@@ -53,12 +53,12 @@ def _fake_app(calls: list) -> typer.Typer:
 def test_run_command_runs_quietly_and_captures_output(tmp_path):
     calls: list = []
     app, log = _fake_app(calls), tmp_path / "logs" / "stage.log"
-    before = (console.file, err_console.file, settings.quiet)
+    before = (console._file, err_console._file, settings.quiet)
     run_command(["write", tmp_path / "a.txt", "--text", "hello"], log, app=app)
     assert (tmp_path / "a.txt").read_text() == "hello" and calls == ["hello"]
     text = log.read_text()
     assert "$ tracegen write" in text and "quiet=True" in text  # output went to the log, run quietly
-    assert (console.file, err_console.file, settings.quiet) == before  # consoles restored
+    assert (console._file, err_console._file, settings.quiet) == before  # consoles restored, still dynamic
     run_command(["sim", "demos", "--out", tmp_path / "videos"], log, app=app)
     assert (tmp_path / "videos").is_dir()
 
