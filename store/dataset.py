@@ -191,3 +191,39 @@ def split_keys(keys: list[str], val_fraction: float, seed: int = 0) -> tuple[lis
     if val_fraction > 0 and len(unique) >= 2:
         count = min(max(count, 1), len(unique) - 1)
     return sorted(ranked[count:]), sorted(ranked[:count])
+
+
+class VideoBlockSampler(torch.utils.data.Sampler[int]):
+    """Random order that keeps reads local: shuffled blocks of videos, samples shuffled within a block.
+
+    Fully random access over a store larger than the dataset's cache decodes a whole video per
+    item; with this sampler each video is decoded once per epoch as long as `block_videos` videos
+    fit in the cache. Set `epoch` (or call `set_epoch`) for a new order each epoch.
+
+    Args:
+        dataset: the `TraceDataset` to sample.
+        block_videos: videos mixed together in one block.
+        seed: base seed; the order depends on (seed, epoch) only.
+    """
+
+    def __init__(self, dataset: TraceDataset, block_videos: int = 64, seed: int = 0) -> None:
+        if block_videos < 1:
+            raise SchemaError(f"block_videos={block_videos} must be at least 1")
+        self.offsets = dataset.offsets
+        self.block_videos = block_videos
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        videos = rng.permutation(len(self.offsets) - 1)
+        for start in range(0, len(videos), self.block_videos):
+            block = videos[start : start + self.block_videos]
+            indices = np.concatenate([np.arange(self.offsets[v], self.offsets[v + 1]) for v in block])
+            yield from rng.permutation(indices).tolist()

@@ -20,23 +20,30 @@ def _colour_lut(colormap: int) -> np.ndarray:
 
 
 def _draw_panel(image_bgr: np.ndarray, traj: np.ndarray, seen: np.ndarray, values: np.ndarray, lut: np.ndarray, scale: float) -> np.ndarray:
-    """Polylines of every point; segment colour = `values` (0..1) through `lut`; start dots in white."""
+    """Segments of every point coloured by `values` (0..1) through `lut`; start dots in white.
+
+    Args:
+        traj: (K, n, 3) trace in reference pixels; seen: (K, n) bool.
+        values: (n-1,) per step or (K, n-1) per segment, in [0, 1]; NaN skips the segment.
+    """
     import cv2
 
     panel = image_bgr.copy()
-    points = traj[..., :2] * scale  # (K, n, 2) pixels of the panel
-    for k in range(points.shape[0]):
-        for step in range(points.shape[1] - 1):
-            a, b = points[k, step], points[k, step + 1]
-            if not (seen[k, step] and seen[k, step + 1] and np.isfinite(a).all() and np.isfinite(b).all()):
-                continue
-            value = values[k, step] if values.ndim == 2 else values[step]
-            if not np.isfinite(value):
-                continue
-            colour = tuple(int(c) for c in lut[int(np.clip(value, 0, 1) * 255)])
-            cv2.line(panel, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), colour, 1, cv2.LINE_AA)
-        if np.isfinite(points[k, 0]).all():
-            cv2.circle(panel, tuple(np.round(points[k, 0]).astype(int)), 2, (255, 255, 255), -1, cv2.LINE_AA)
+    points = traj[..., :2] * scale  # (K, n, 2) panel pixels
+    start, end = points[:, :-1], points[:, 1:]  # (K, n-1, 2)
+    values = np.broadcast_to(values, start.shape[:2])  # (K, n-1)
+    drawable = seen[:, :-1] & seen[:, 1:] & np.isfinite(start).all(-1) & np.isfinite(end).all(-1) & np.isfinite(values)
+    level = np.zeros(values.shape, dtype=np.int64)
+    level[drawable] = np.round(np.clip(values[drawable], 0, 1) * 255).astype(np.int64)
+    segments = np.stack([start, end], axis=2)  # (K, n-1, 2, 2)
+    for colour_index in np.unique(level[drawable]):
+        chosen = drawable & (level == colour_index)
+        lines = np.round(segments[chosen]).astype(np.int32)  # (m, 2, 2)
+        colour = tuple(int(c) for c in lut[colour_index])
+        cv2.polylines(panel, list(lines), False, colour, 1, cv2.LINE_AA)
+    for point, visible in zip(points[:, 0], seen[:, 0], strict=True):
+        if visible and np.isfinite(point).all():
+            cv2.circle(panel, tuple(np.round(point).astype(int)), 2, (255, 255, 255), -1, cv2.LINE_AA)
     return panel
 
 
@@ -45,7 +52,7 @@ def render_sample(samples: VideoSamples, index: int, out_path: str | Path) -> Pa
 
     The left panel colours each segment by time (early = dark blue, late = yellow, viridis); when the
     trace has depth a right panel colours it by z (near = red, far = blue, turbo over the sample's
-    z range). Points start at white dots; only valid steps where a point is visible are drawn.
+    z range). Points visible at the start get white dots; only valid steps where a point is visible are drawn.
 
     Returns:
         The PNG path.
@@ -68,7 +75,7 @@ def render_sample(samples: VideoSamples, index: int, out_path: str | Path) -> Pa
     time_values = np.linspace(0.0, 1.0, max(steps - 1, 1))  # (n-1,)
     panels = [_draw_panel(base, traj_panel, seen, time_values, _colour_lut(cv2.COLORMAP_VIRIDIS), scale)]
     z = traj[..., 2]
-    finite = np.isfinite(z)
+    finite = np.isfinite(z) & seen  # the colour range spans the drawn points only
     if finite.any():
         low, high = float(z[finite].min()), float(z[finite].max())
         mid_z = (z[:, :-1] + z[:, 1:]) / 2.0  # (K, n-1)

@@ -101,3 +101,27 @@ def test_split_keys_is_deterministic_and_order_free():
     assert split_keys(keys[:2], 0.01) [1] != [] and split_keys(keys, 0.0) == (keys, [])
     with pytest.raises(SchemaError, match="val_fraction=1.0"):
         split_keys(keys, 1.0)
+
+
+def test_video_block_sampler_is_a_local_permutation(tmp_path):
+    from store.dataset import VideoBlockSampler
+
+    store = TraceStore.create(tmp_path / "many.zarr")
+    for v in range(7):
+        store.write_video(f"{v + 1:064x}", video_attrs(), CFG, FORGE_ATTRS, make_video_samples(num_samples=1 + v % 3, seed=v))
+    dataset = TraceDataset(store)
+    sampler = VideoBlockSampler(dataset, block_videos=2, seed=1)
+    order = list(sampler)
+    assert sorted(order) == list(range(len(dataset))) and len(sampler) == len(dataset)
+    video_of = [dataset.locate(i)[0] for i in order]
+    blocks, position = [], 0
+    while position < len(order):  # consecutive runs covering two whole videos each
+        first = set()
+        while position < len(order) and (len(first) < 2 or video_of[position] in first):
+            first.add(video_of[position])
+            position += 1
+        blocks.append(first)
+    assert all(len(block) <= 2 for block in blocks) and len(blocks) == 4
+    assert list(VideoBlockSampler(dataset, 2, seed=1)) == order
+    sampler.set_epoch(1)
+    assert list(sampler) != order

@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 from store.trace_store import TraceStore
 from store.verify import verify
@@ -103,6 +104,7 @@ def _write_many(store_path: str, first: int, count: int) -> None:
         store.write_video("f" * 64, video_attrs(), f"{i:016x}", FORGE_ATTRS, make_video_samples(num_samples=1, seed=i))
 
 
+@pytest.mark.slow  # spawns two interpreters: ~2 s idle, ~6 s on a loaded 2-core machine
 def test_two_processes_writing_at_once_lose_nothing(store_path):
     TraceStore.create(store_path)
     context = multiprocessing.get_context("spawn")
