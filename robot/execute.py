@@ -23,7 +23,7 @@ from robot.control import ControlConfig, ControlResult, run_plan
 from robot.errors import PlanningError, RobotError
 from robot.kinematics import SO101
 from robot.planning import Plan, PlanConfig, plan_trace
-from robot.safety import SafetyLimits, check_plan
+from robot.safety import SafetyLimits, check_calibrated_ranges, check_plan
 from store.trace import NUM_POINTS, TRACE_LENGTH, TraceFile, grid_points, load_trace_file, project
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,9 @@ def execute_on_arm(
     packets_before = int(arm.write_count)
     present = arm.read_positions()  # (n + 1,) radians
     prepared = prepare_plan(trace_path, camera_path, present, config)
+    calibration = getattr(arm, "calibration", None)
+    if calibration is not None:  # the driver refuses goals outside these: find them before moving
+        prepared.checks.append(check_calibrated_ranges(prepared.plan, calibration.limits_radians(names), names))
     goal_tool = SO101.forward(prepared.plan.joints[-1, :-1])[:3, 3]
     if not confirm(prepared):
         return ExecutionReport(prepared, None, None, goal_tool, int(arm.write_count) - packets_before)

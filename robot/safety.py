@@ -126,6 +126,27 @@ def _check_steps_and_speed(plan, limits: SafetyLimits, tool: np.ndarray, names) 
         )
 
 
+def check_calibrated_ranges(plan, ranges: np.ndarray, names: tuple[str, ...]) -> str:
+    """Every plan row inside the servos' calibrated ranges (what the arm driver accepts).
+
+    Args:
+        plan: the plan (joints (T, n+1) radians).
+        ranges: (n+1, 2) calibrated (low, high) radians per motor, in plan column order.
+        names: motor names for messages.
+    Returns:
+        The line for the dry-run report.
+    """
+    ranges = np.asarray(ranges, dtype=np.float64)
+    outside = (plan.joints < ranges[:, 0]) | (plan.joints > ranges[:, 1])  # (T, n+1)
+    if outside.any():
+        row, joint = np.argwhere(outside)[0]
+        raise SafetyError(
+            f"{_row(plan, row)}: {names[joint]} = {plan.joints[row, joint]:.3f} rad is outside its calibrated range "
+            f"[{ranges[joint, 0]:.3f}, {ranges[joint, 1]:.3f}] rad; recalibrate over the full range or shorten the trace"
+        )
+    return "every goal inside the servos' calibrated ranges"
+
+
 def check_plan(plan, limits: SafetyLimits = SafetyLimits(), chain: KinematicChain = SO101,
                motor_names: tuple[str, ...] | None = None) -> list[str]:
     """Vet a whole plan; raise on the first violation, before anything moves.

@@ -82,3 +82,16 @@ def test_dry_run_plans_from_the_ready_pose_without_hardware(files):
     prepared = prepare_dry_run(trace_path, cam_path, ExecuteConfig())
     np.testing.assert_allclose(prepared.plan.joints[0], READY_POSE)
     assert prepared.motor_names[-1] == "gripper" and prepared.plan.duration > 1.0
+
+
+def test_goal_outside_the_calibrated_range_is_rejected_before_motion(files):
+    narrow = dataclasses.replace(CALIBRATION.motors["shoulder_pan"], range_min=2000, range_max=2095)  # about ±0.07 rad
+    calibration = dataclasses.replace(CALIBRATION, motors={**CALIBRATION.motors, "shoulder_pan": narrow})
+    trace_path, cam_path = files(DISPLACEMENT)  # the plan turns the pan by about -0.2 rad
+    with start_emulator("so101") as handle:
+        place(handle, READY_POSE)
+        with open_arm("so101", handle.url, calibration, timeout_s=0.02) as arm:
+            before = arm.write_count
+            with pytest.raises(SafetyError, match="shoulder_pan = -0.0[0-9]+ rad is outside its calibrated range"):
+                execute_on_arm(trace_path, cam_path, arm, ExecuteConfig(), confirm=lambda p: pytest.fail("asked"))
+            assert arm.write_count == before
