@@ -20,6 +20,7 @@ from robot.protocol.tables import MODEL_NAMES, MODEL_NUMBERS
 
 log = logging.getLogger(__name__)
 
+POSITION_MODES = (3, 4, 5)  # Dynamixel X: position, extended position, current-based position
 LOAD_SCALE = 1000.0  # Present_Load units: 0.1 % of max torque on both STS and X-series
 
 
@@ -98,6 +99,8 @@ class Arm:
             if self.calibrated:
                 self._check_homing_offsets()
             self._clear_return_delay()
+            if self.spec.protocol == "dynamixel":
+                self._ensure_position_mode()
             if self.spec.watchdog_ticks:
                 for servo_id in self.ids.values():
                     self.bus.write(servo_id, "Bus_Watchdog", 0)  # clear a fired watchdog (-1)
@@ -126,6 +129,23 @@ class Arm:
                 log.warning("%s keeps its return delay: torque is on", self.bus.label(servo_id))
                 continue
             log.info("%s: Return_Delay_Time set to 0", self.bus.label(servo_id))
+
+    def _ensure_position_mode(self) -> None:
+        """Dynamixel servos in velocity/PWM mode ignore Goal_Position: switch them to position mode (3).
+
+        Extended (4) and current-based (5) position modes are kept (grippers often use 5)."""
+        for name in self.motor_names:
+            servo_id = self.ids[name]
+            mode = self.bus.read(servo_id, "Operating_Mode")
+            if mode in POSITION_MODES:
+                continue
+            if self.bus.read(servo_id, "Torque_Enable"):
+                raise RobotError(
+                    f"{self.bus.label(servo_id)} is in operating mode {mode}, not a position mode, and its torque "
+                    "is on; turn torque off (power-cycle the arm) and connect again"
+                )
+            self.bus.write(servo_id, "Operating_Mode", 3)
+            log.info("%s: operating mode %d -> 3 (position)", self.bus.label(servo_id), mode)
 
     def _check_homing_offsets(self) -> None:
         for name, offset in self.read_homing_offsets().items():

@@ -204,7 +204,7 @@ class _ServoBusEmulator:
     def _write(self, servo_id: int, address: int, data: bytes) -> int:
         if address + len(data) > self.memory_size:
             return self._range_error()
-        error = self._write_error(servo_id, address, len(data))
+        error = self._write_error(servo_id, address, data)
         if not error:
             self.memory[servo_id][address : address + len(data)] = data
             self._after_write(servo_id, address, len(data))
@@ -213,7 +213,7 @@ class _ServoBusEmulator:
     def _ping_params(self, servo_id: int) -> bytes:
         return b""
 
-    def _write_error(self, servo_id: int, address: int, size: int) -> int:
+    def _write_error(self, servo_id: int, address: int, data: bytes) -> int:
         return 0
 
     def _range_error(self) -> int:
@@ -256,9 +256,10 @@ class FeetechEmulator(_ServoBusEmulator):
     def _after_write(self, servo_id: int, address: int, size: int) -> None:
         if self._touches("Torque_Enable", address, size):
             self.backend.set_torque(servo_id, self.get(servo_id, "Torque_Enable") == 1)
-        if self._touches("Goal_Position", address, size):
-            goal = (self.get(servo_id, "Goal_Position") + self.get(servo_id, "Homing_Offset")) % STEPS_PER_TURN
-            self.backend.set_goal_raw({servo_id: goal})
+        if self._touches("Goal_Position", address, size):  # STS clamps goals to the position limits
+            low, high = self.get(servo_id, "Min_Position_Limit"), self.get(servo_id, "Max_Position_Limit")
+            goal = min(max(self.get(servo_id, "Goal_Position"), low), high) if high > low else self.get(servo_id, "Goal_Position")
+            self.backend.set_goal_raw({servo_id: (goal + self.get(servo_id, "Homing_Offset")) % STEPS_PER_TURN})
 
 
 class DynamixelEmulator(_ServoBusEmulator):
@@ -292,11 +293,18 @@ class DynamixelEmulator(_ServoBusEmulator):
             moving = abs(position - self.get(servo_id, "Goal_Position")) > 2
             self._set(servo_id, "Moving", int(moving and self.get(servo_id, "Torque_Enable") == 1))
 
-    def _write_error(self, servo_id: int, address: int, size: int) -> int:
+    def _write_error(self, servo_id: int, address: int, data: bytes) -> int:
         if address < self.EEPROM_END and self.get(servo_id, "Torque_Enable"):
             return 7  # access error: EEPROM is locked while torque is on
-        if self._touches("Goal_Position", address, size) and self.get(servo_id, "Bus_Watchdog") < 0:
-            return 4  # data range error: the watchdog fired; host must write Bus_Watchdog = 0
+        goal = self.protocol.REGISTERS["Goal_Position"]
+        if self._touches("Goal_Position", address, len(data)):
+            if self.get(servo_id, "Bus_Watchdog") < 0:
+                return 4  # data range error: the watchdog fired; host must write Bus_Watchdog = 0
+            if address == goal.address and len(data) >= goal.size:
+                value = decode_value(goal, data[: goal.size])
+                low, high = self.get(servo_id, "Min_Position_Limit"), self.get(servo_id, "Max_Position_Limit")
+                if self.get(servo_id, "Operating_Mode") == 3 and not low <= value <= high:
+                    return 6  # data limit error: position mode refuses goals beyond the limits
         return 0
 
     def _range_error(self) -> int:

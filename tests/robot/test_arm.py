@@ -135,3 +135,13 @@ def test_a_calibration_whose_homing_offset_disagrees_with_the_servo_is_refused()
         emulator.emulator._set(4, "Homing_Offset", 37)  # the servo really holds that offset
         with open_arm("so101", emulator.url, calibration) as arm:
             assert arm.read_homing_offsets()["wrist_flex"] == 37
+
+
+def test_koch_servo_in_velocity_mode_is_switched_to_position_mode():
+    with start_emulator("koch") as emulator:
+        emulator.emulator._set(4, "Operating_Mode", 1)  # velocity mode: goals would be ignored
+        emulator.emulator._set(6, "Operating_Mode", 5)  # current-based position (a gripper): kept
+        with open_arm("koch", emulator.url) as arm:
+            assert emulator.emulator.get(4, "Operating_Mode") == 3
+            assert emulator.emulator.get(6, "Operating_Mode") == 5
+            assert arm.write_count == 0

@@ -128,3 +128,16 @@ def test_pty_handle_serves_plain_pyserial_and_closes():
 def test_unknown_robot_is_refused():
     with pytest.raises(RobotError, match="cannot emulate robot 'ur5'"):
         start_emulator("ur5")
+
+
+def test_goals_beyond_the_position_limits():
+    emulator = _feetech()
+    emulator.feed(feetech.write(1, 11, (3000).to_bytes(2, "little")))  # Max_Position_Limit = 3000
+    emulator.feed(feetech.write(1, 40, b"\x01"))
+    emulator.feed(feetech.write(1, 42, (3500).to_bytes(2, "little")))
+    assert emulator.backend.goal[1] == 3000  # STS clamps
+    dxl = _dynamixel()
+    dxl.feed(dynamixel.write(1, 48, (3000).to_bytes(4, "little")))  # Max_Position_Limit (torque off)
+    reply = dxl.feed(dynamixel.write(1, 116, (3500).to_bytes(4, "little")))
+    assert dynamixel.parse_status(reply, 1, 0).error == 6  # X-series: data limit error, goal unchanged
+    assert dxl.backend.goal[1] == 1500
