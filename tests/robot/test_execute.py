@@ -46,7 +46,7 @@ def test_synthetic_trace_ends_within_5_mm_of_target(rig, files):
     read_back = SO101.forward(arm.read_positions()[:5])[:3, 3]  # FK of the positions the servos report
     assert np.linalg.norm(read_back - target) < 0.005, f"ended {1000 * np.linalg.norm(read_back - target):.2f} mm off"
     assert np.linalg.norm(report.final_tool - target) < 0.005
-    assert len(shown) == 1 and len(shown[0].checks) == 5
+    assert len(shown) == 1 and len(shown[0].checks) == 6 and "calibrated ranges" in shown[0].checks[-1]
     assert abs(arm.read_positions()[5] - ExecuteConfig().plan.gripper_closed) < 0.01  # it grasped the object
     assert report.control.rate_hz > 80 and report.motion_packets > 100
 
