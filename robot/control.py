@@ -206,7 +206,7 @@ def safe_stop(arm, rest: np.ndarray, config: ControlConfig = ControlConfig(),
         present = arm.read_positions()
         arm.write_goals(present)  # hold where it is
         done.append("held")
-        _move_slowly(arm, present, rest, config, clock)
+        move_slowly(arm, present, rest, config, clock)
         done.append("moved to rest")
     except (RobotError, OSError) as exc:
         log.error("safe stop could not hold/move the arm: %s", exc)
@@ -225,8 +225,10 @@ def safe_stop(arm, rest: np.ndarray, config: ControlConfig = ControlConfig(),
     return ", ".join(done)
 
 
-def _move_slowly(arm, present: np.ndarray, rest: np.ndarray, config: ControlConfig, clock) -> None:
-    """Straight line in joint space at `rest_speed`, with bounded retries on bus errors."""
+def move_slowly(arm, present: np.ndarray, rest: np.ndarray, config: ControlConfig = ControlConfig(),
+                clock: Callable[[], float] = time.monotonic) -> None:
+    """Straight line in joint space from `present` to `rest` (n radians) at `rest_speed`, with bounded
+    retries on bus errors; waits up to `settle_time` for the servos to arrive."""
     distance = float(np.abs(rest - present).max())
     duration = distance / config.rest_speed
     bus = _Bus(arm, config.max_retries)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from robot.camera_to_base import CameraToBase
-from robot.control import ControlConfig, ControlResult, run_plan
+from robot.control import ControlConfig, ControlResult, move_slowly, run_plan
 from robot.errors import PlanningError, RobotError
 from robot.kinematics import SO101
 from robot.planning import Plan, PlanConfig, plan_trace
@@ -45,6 +45,8 @@ class ExecuteConfig:
         limits: the safety limits every plan must pass.
         control: control-loop settings.
         start_joints: (n + 1,) pose a dry run plans from, radians; default `READY_POSE`.
+        return_to_start: after the plan, move slowly back to the pose the arm started from (else the
+            arm stays at the plan's end until the driver releases torque on disconnect).
     """
 
     robot: str = "so101"
@@ -52,6 +54,7 @@ class ExecuteConfig:
     limits: SafetyLimits = field(default_factory=SafetyLimits)
     control: ControlConfig = field(default_factory=ControlConfig)
     start_joints: np.ndarray | None = None
+    return_to_start: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,8 @@ def execute_on_arm(
     arm.set_torque(True)
     result = run_plan(arm, prepared.plan.times, prepared.plan.joints, config.control, rest=present)
     final_tool = SO101.forward(result.final_positions[:-1])[:3, 3]
+    if config.return_to_start:
+        move_slowly(arm, result.final_positions, present, config.control)
     log.info("done: tool %.1f mm from the goal, %.0f Hz", 1000 * np.linalg.norm(final_tool - goal_tool), result.rate_hz)
     return ExecutionReport(prepared, result, final_tool, goal_tool, int(arm.write_count) - packets_before)
 

@@ -95,3 +95,14 @@ def test_goal_outside_the_calibrated_range_is_rejected_before_motion(files):
             with pytest.raises(SafetyError, match="shoulder_pan = -0.0[0-9]+ rad is outside its calibrated range"):
                 execute_on_arm(trace_path, cam_path, arm, ExecuteConfig(), confirm=lambda p: pytest.fail("asked"))
             assert arm.write_count == before
+
+
+def test_return_to_start_after_reaching_the_target(rig, files):
+    handle, arm = rig
+    trace_path, cam_path = files(DISPLACEMENT / 2)
+    config = dataclasses.replace(ExecuteConfig(), return_to_start=True,
+                                 plan=dataclasses.replace(ExecuteConfig().plan, speed=0.06))
+    report = execute_on_arm(trace_path, cam_path, arm, config, confirm=lambda p: True)
+    target = SO101.forward(READY_POSE[:5])[:3, 3] + CAMERA.base_from_camera[:3, :3] @ (DISPLACEMENT / 2)
+    assert np.linalg.norm(report.final_tool - target) < 0.005
+    np.testing.assert_allclose(arm.read_positions(), READY_POSE, atol=4 * 2 * np.pi / 4096)

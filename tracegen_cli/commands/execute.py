@@ -80,6 +80,7 @@ def execute_command(
     rate: Annotated[float, typer.Option("--rate", help="Control-loop rate, Hz.")] = 100.0,
     baudrate: Annotated[int, typer.Option("--baudrate", help="Bus speed in bit/s.")] = 1_000_000,
     save_plan: Annotated[Path | None, typer.Option("--save-plan", help="Write the planned joint table (.npz).")] = None,
+    return_to_start: Annotated[bool, typer.Option("--return-to-start", help="Afterwards move slowly back to the start pose (else torque is released at the end pose).")] = False,
 ) -> None:
     """Turn a 3D trace into arm motion: plan, check every limit, then move (after asking)."""
     from robot.control import ControlConfig
@@ -89,7 +90,8 @@ def execute_command(
     if mode not in ("gripper", "object"):
         raise typer.BadParameter(f"{mode!r}; use gripper or object", param_hint="--mode")
     plan = PlanConfig(mode=mode, gripper=_gripper_setting(gripper), speed=speed)
-    config = ExecuteConfig(robot=robot, plan=plan, control=ControlConfig(rate_hz=rate), start_joints=_parse_joints(start_joints))
+    config = ExecuteConfig(robot=robot, plan=plan, control=ControlConfig(rate_hz=rate), start_joints=_parse_joints(start_joints),
+                           return_to_start=return_to_start)
     if dry_run:
         prepared = prepare_dry_run(trace, camera_to_base, config)
         _show(prepared)
