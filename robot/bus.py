@@ -115,6 +115,22 @@ class MotorBus:
         self._transact(self.protocol.ping(servo_id), [servo_id], 0, "PING")
         return self.read(servo_id, "Model_Number")
 
+    def scan(self, servo_ids: range | list[int]) -> dict[int, int]:
+        """Ping each ID once (no retries) and return {id: model number} of those that answered.
+
+        Useful when the IDs on a bus are unknown; an absent ID costs one reply timeout."""
+        found = {}
+        retries, self.config.retries = self.config.retries, 0
+        try:
+            for servo_id in servo_ids:
+                try:
+                    found[servo_id] = self.ping(servo_id)
+                except (ServoTimeoutError, ProtocolError) as exc:
+                    log.debug("scan: %s", exc)
+        finally:
+            self.config.retries = retries
+        return found
+
     def read(self, servo_id: int, name: str) -> int:
         """Read one register of one servo, decoded (signed where the register is)."""
         register = self.register(name)

@@ -145,3 +145,19 @@ def test_emulate_for_a_set_duration_prints_the_pty_path():
     result = runner.invoke(app, ["robot", "emulate", "--robot", "so100", "--duration", "0.2", "--wire-baudrate", "1000000"])
     assert result.exit_code == 0
     assert result.output.splitlines()[0].startswith("/dev/")
+
+
+def test_ping_scan_lists_the_ids_that_answer():
+    with start_emulator("so101", models={1: 777, 2: 777, 7: 777, 9: 1060}) as emulator:
+        result = runner.invoke(app, ["robot", "ping", "--port", emulator.url, "--scan", "--max-id", "10"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[1]: line for line in result.output.splitlines() if line.startswith("│")}
+    assert sorted(rows, key=int) == ["1", "2", "7", "9"]
+    assert "shoulder_lift" in rows["2"] and "xl430-w250" in rows["9"] and "-" in rows["7"]
+
+
+def test_ping_scan_of_a_silent_bus_is_one_error_line():
+    with start_emulator("koch") as emulator:  # Dynamixel servos do not answer Feetech pings
+        result = runner.invoke(app, ["robot", "ping", "--port", emulator.url, "--scan", "--max-id", "3"])
+    assert result.exit_code == 1
+    assert "error: no feetech servo answered" in result.output

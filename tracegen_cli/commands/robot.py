@@ -47,8 +47,10 @@ def ping_command(
     robot: RobotOption = "so101",
     port: PortOption = ...,
     baudrate: BaudOption = 1_000_000,
+    scan: Annotated[bool, typer.Option("--scan", help="Find which IDs answer (1..--max-id), whatever the arm.")] = False,
+    max_id: Annotated[int, typer.Option("--max-id", min=1, max=252, help="Highest ID tried by --scan.")] = 20,
 ) -> None:
-    """Ping every servo of the arm: ID, model number and raw position in a table."""
+    """Ping every servo of the arm: ID, model number and raw position in a table (or --scan the bus)."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -56,6 +58,9 @@ def ping_command(
     from robot.errors import RobotError
     from robot.protocol.tables import MODEL_NAMES
 
+    if scan:
+        _scan(_check_robot(robot), port, baudrate, max_id)
+        return
     reports = ping_motors(_check_robot(robot), port, baudrate=baudrate)
     table = Table("motor", "id", "model", "position (raw)", "status", title=f"{robot} on {port}")
     for r in reports:
@@ -68,6 +73,29 @@ def ping_command(
     if bad:
         names = ", ".join(f"{r.name} (id {r.servo_id})" for r in bad)
         raise RobotError(f"{len(bad)} of {len(reports)} servos failed: {names}; check power, IDs and --robot")
+
+
+def _scan(robot: str, port: str, baudrate: int, max_id: int) -> None:
+    from rich.table import Table
+
+    from robot.arm import ARM_SPECS
+    from robot.bus import BusConfig, MotorBus
+    from robot.errors import RobotError
+    from robot.protocol.tables import MODEL_NAMES
+
+    spec = ARM_SPECS[robot]
+    expected = {servo_id: name for name, (servo_id, _) in spec.motors.items()}
+    with MotorBus(port, spec.protocol, BusConfig(baudrate=baudrate, timeout_s=0.01)) as bus:
+        found = bus.scan(range(1, max_id + 1))
+    if not found:
+        raise RobotError(
+            f"no {spec.protocol} servo answered on {port} at {baudrate} baud (IDs 1..{max_id}); "
+            "check power, --baudrate and --robot"
+        )
+    table = Table("id", "model", f"{robot} motor at this id", title=f"{spec.protocol} servos on {port}")
+    for servo_id, model in found.items():
+        table.add_row(str(servo_id), f"{model} ({MODEL_NAMES.get(model, '?')})", expected.get(servo_id, "-"))
+    console.print(table)
 
 
 @robot_app.command("calibrate")
