@@ -23,7 +23,6 @@ import errno
 import json
 import logging
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,18 +37,13 @@ from store.errors import (
     StoreError,
     StoreWriteError,
 )
+from store.layout import CONFIG_PATTERN, FORGE, KEY_PATTERN, STAGING, STORE_FORMAT, VIDEOS
 from store.reader import read_group
 from store.samples import ARRAY_SPECS, SCHEMA_VERSION, VideoSamples
-from store.writer import write_forge_group
+from store.writer import publish_local, publish_remote
 
 log = logging.getLogger(__name__)
 
-VIDEOS = "videos"
-FORGE = "forge"
-STAGING = "_staging"
-STORE_FORMAT = "tracegen-trace-store"
-KEY_PATTERN = re.compile(r"[0-9a-f]{8,64}")
-CONFIG_PATTERN = re.compile(r"[0-9a-f]{4,64}")
 
 
 def utc_now() -> str:
@@ -309,9 +303,9 @@ class TraceStore:
         )
         try:
             if self.backend.is_local:
-                self._write_local(video_key, video, config_hash, forge, samples)
+                publish_local(self, video_key, video, config_hash, forge, samples)
             else:
-                self._write_remote(video_key, video, config_hash, forge, samples)
+                publish_remote(self, video_key, video, config_hash, forge, samples)
         except OSError as exc:
             if isinstance(exc, StoreError):
                 raise
@@ -321,69 +315,6 @@ class TraceStore:
             ) from exc
         log.info("wrote video %s config %s (%d samples)", video_key[:12], config_hash, samples.num_samples)
         return f"{VIDEOS}/{video_key}/{FORGE}/{config_hash}"
-
-    def _write_local(self, key: str, video: dict, cfg: str, forge: dict, samples: VideoSamples) -> None:
-        import os
-
-        import zarr
-        from zarr.storage import LocalStore
-
-        root = self.backend.local_root
-        staging = root / STAGING / f"{key[:16]}-{cfg}-{uuid.uuid4().hex[:12]}"
-        try:
-            staging.parent.mkdir(exist_ok=True)
-            staged = LocalStore(staging)
-            zarr.open_group(store=staged, mode="w", attributes=video)
-            zarr.open_group(store=staged, path=FORGE, mode="w")
-            write_forge_group(staged, f"{FORGE}/{cfg}", forge, samples)
-            target = root / VIDEOS / key
-            try:
-                os.rename(staging, target)  # a new video: publish the whole group at once
-                return
-            except OSError as exc:
-                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise
-            self._publish_into_existing(staging, target, video, cfg)
-        finally:
-            if staging.exists():
-                self.backend.remove_tree(staging.relative_to(root).as_posix())
-
-    def _publish_into_existing(self, staging: Path, target: Path, video: dict, cfg: str) -> None:
-        import os
-
-        import zarr
-
-        dest = target / FORGE / cfg
-        if dest.exists():
-            trash = staging.parent / f"replaced-{uuid.uuid4().hex[:12]}"
-            os.rename(dest, trash)
-            try:
-                os.rename(staging / FORGE / cfg, dest)
-            finally:
-                self.backend.remove_tree(trash.relative_to(self.backend.local_root).as_posix())
-        else:
-            try:
-                os.rename(staging / FORGE / cfg, dest)
-            except OSError as exc:  # another writer published the same (key, config) just now
-                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise
-                log.info("video %s config %s was published concurrently; keeping that copy", target.name[:12], cfg)
-        group = zarr.open_group(store=self.zarr_store, path=f"{VIDEOS}/{target.name}", mode="r+")
-        group.attrs.update(video)
-
-    def _write_remote(self, key: str, video: dict, cfg: str, forge: dict, samples: VideoSamples) -> None:
-        import zarr
-
-        path = f"{VIDEOS}/{key}/{FORGE}/{cfg}"
-        try:
-            group = zarr.open_group(store=self.zarr_store, path=f"{VIDEOS}/{key}", mode="a")
-            group.attrs.update(video)
-            zarr.open_group(store=self.zarr_store, path=f"{VIDEOS}/{key}/{FORGE}", mode="a")
-            write_forge_group(self.zarr_store, path, forge, samples)
-        except BaseException:
-            if self.forge_attrs(key, cfg) is None:
-                self.backend.remove_tree(path)
-            raise
 
     # ------------------------------------------------------------------ maintenance
     def staging_entries(self) -> list[tuple[str, float | None]]:

@@ -1,4 +1,7 @@
-"""Writing one forge group: chunking along the sample axis, codecs, and the publish marker last.
+"""Writing one forge group: chunking along the sample axis, codecs, and publishing.
+
+Local stores stage the whole group under `_staging/` and publish with `os.rename`; remote (fsspec)
+stores write in place and publish by writing the group's `"published": true` attribute last.
 
 Chunks hold whole samples (about `TARGET_CHUNK_BYTES` uncompressed) so a reader decodes whole
 samples with few requests. Every chunk is written even when it equals the fill value, so a missing
@@ -7,10 +10,19 @@ chunk file always means damage (see `store.verify`).
 
 from __future__ import annotations
 
+import errno
+import logging
+import os
+import uuid
+from pathlib import Path
+
 import numpy as np
 
+from store.layout import FORGE, STAGING, VIDEOS
 from store.samples import VideoSamples
 from store.trace import MODEL_STEPS
+
+log = logging.getLogger(__name__)
 
 TARGET_CHUNK_BYTES = 4 << 20  # uncompressed bytes per chunk
 
@@ -76,3 +88,68 @@ def write_forge_group(zarr_store, group_path: str, forge_attrs: dict, samples: V
         )
         array[...] = data
     group.attrs.update(forge_attrs)  # the commit marker: readers list only groups with published=true
+
+
+def publish_local(store, key: str, video: dict, cfg: str, forge: dict, samples: VideoSamples) -> None:
+    """Stage video + forge group under `_staging/`, then rename into place (atomic on one filesystem)."""
+    import zarr
+    from zarr.storage import LocalStore
+
+    root = store.backend.local_root
+    staging = root / STAGING / f"{key[:16]}-{cfg}-{uuid.uuid4().hex[:12]}"
+    try:
+        staging.parent.mkdir(exist_ok=True)
+        staged = LocalStore(staging)
+        zarr.open_group(store=staged, mode="w", attributes=video)
+        zarr.open_group(store=staged, path=FORGE, mode="w")
+        write_forge_group(staged, f"{FORGE}/{cfg}", forge, samples)
+        target = root / VIDEOS / key
+        try:
+            os.rename(staging, target)  # a new video: publish the whole group at once
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+        _publish_into_existing(store, staging, target, video, cfg)
+    finally:
+        if staging.exists():
+            store.backend.remove_tree(staging.relative_to(root).as_posix())
+
+
+def _publish_into_existing(store, staging: Path, target: Path, video: dict, cfg: str) -> None:
+    """The video exists: move only the forge group (replacing an older copy), then merge video attrs."""
+    import zarr
+
+    dest = target / FORGE / cfg
+    if dest.exists():
+        trash = staging.parent / f"replaced-{uuid.uuid4().hex[:12]}"
+        os.rename(dest, trash)
+        try:
+            os.rename(staging / FORGE / cfg, dest)
+        finally:
+            store.backend.remove_tree(trash.relative_to(store.backend.local_root).as_posix())
+    else:
+        try:
+            os.rename(staging / FORGE / cfg, dest)
+        except OSError as exc:  # another writer published the same (key, config) just now
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            log.info("video %s config %s was published concurrently; keeping that copy", target.name[:12], cfg)
+    group = zarr.open_group(store=store.zarr_store, path=f"{VIDEOS}/{target.name}", mode="r+")
+    group.attrs.update(video)
+
+
+def publish_remote(store, key: str, video: dict, cfg: str, forge: dict, samples: VideoSamples) -> None:
+    """Write in place; `write_forge_group` writes the published marker last; failures remove the group."""
+    import zarr
+
+    path = f"{VIDEOS}/{key}/{FORGE}/{cfg}"
+    try:
+        group = zarr.open_group(store=store.zarr_store, path=f"{VIDEOS}/{key}", mode="a")
+        group.attrs.update(video)
+        zarr.open_group(store=store.zarr_store, path=f"{VIDEOS}/{key}/{FORGE}", mode="a")
+        write_forge_group(store.zarr_store, path, forge, samples)
+    except BaseException:
+        if store.forge_attrs(key, cfg) is None:
+            store.backend.remove_tree(path)
+        raise

@@ -148,13 +148,13 @@ def test_exception_mid_write_leaves_nothing_visible(store_path, monkeypatch):
         original(zarr_store, group_path, {}, samples)  # arrays written, marker not
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr("store.trace_store.write_forge_group", crash)
+    monkeypatch.setattr("store.writer.write_forge_group", crash)
     with pytest.raises(RuntimeError, match="power cut"):
         store.write_video(KEY_B, video_attrs(), CFG, FORGE_ATTRS, make_video_samples())
     with pytest.raises(RuntimeError):
         store.write_video(KEY_A, video_attrs(), "ffff0000ffff0000", FORGE_ATTRS, make_video_samples())
     assert store.keys() == [KEY_A] and list(store.videos()[0].forge) == [CFG]
-    monkeypatch.setattr("store.trace_store.write_forge_group", original)
+    monkeypatch.setattr("store.writer.write_forge_group", original)
     samples = make_video_samples(seed=5)
     store.write_video(KEY_B, video_attrs(), CFG, FORGE_ATTRS, samples)
     assert_samples_equal(samples, store.read_samples(KEY_B))
@@ -190,4 +190,40 @@ def test_fsspec_memory_store_round_trips():
     assert_samples_equal(samples, reopened.read_samples("a1"))
     import fsspec
 
+    fsspec.filesystem("memory").rm("/tracegen-tests", recursive=True)
+
+
+def test_file_url_opens_the_local_store(store_path):
+    TraceStore.create(store_path).write_video(KEY_A, video_attrs(), CFG, FORGE_ATTRS, make_video_samples(num_samples=1))
+    store = TraceStore.open(f"file://{store_path}")
+    assert store.backend.is_local and store.keys() == [KEY_A]
+
+
+def test_fsspec_half_write_is_invisible_and_verify_reports_it(monkeypatch):
+    import fsspec
+
+    import store.writer as writer
+    from store.verify import verify
+
+    url = "memory://tracegen-tests/half.zarr"
+    store = TraceStore.create(url)
+    original = writer.write_forge_group
+
+    def crash(zarr_store, group_path, forge_attrs, samples):
+        original(zarr_store, group_path, {}, samples)  # arrays in place, marker never written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writer, "write_forge_group", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.write_video(KEY_A, video_attrs(), CFG, FORGE_ATTRS, make_video_samples(num_samples=1))
+    assert store.keys() == [] and not store.backend.exists(f"videos/{KEY_A}/forge/{CFG}")  # cleaned up
+    # a writer killed outright leaves the unmarked group behind: readers skip it, verify names it
+    original(store.zarr_store, f"videos/{KEY_A}/forge/{CFG}", {}, make_video_samples(num_samples=1))
+    assert store.keys() == [] and not store.has_forge(KEY_A, CFG)
+    assert [p.kind for p in verify(store).problems] == ["unpublished", "orphan"]
+    monkeypatch.setattr(writer, "write_forge_group", original)
+    samples = make_video_samples(num_samples=1, seed=4)
+    store.write_video(KEY_A, video_attrs(), CFG, FORGE_ATTRS, samples)
+    assert_samples_equal(samples, TraceStore.open(url).read_samples(KEY_A))
+    assert verify(store).ok
     fsspec.filesystem("memory").rm("/tracegen-tests", recursive=True)
