@@ -249,3 +249,46 @@ def detect_marker_pose(
         if ok:
             return make_transform(cv2.Rodrigues(rvec)[0], tvec.ravel())
     return None
+
+
+def hand_eye_from_observations(
+    joints: np.ndarray,
+    images: list[np.ndarray],
+    intrinsics: np.ndarray,
+    marker_length: float,
+    marker_id: int | None = None,
+    method: str = "park",
+    chain=None,
+) -> CameraToBase:
+    """The whole ArUco hand-eye procedure: FK of each recorded pose + the marker seen in its image.
+
+    Args:
+        joints: (N, n) arm joints read back at each pose, radians (chain order; a gripper column is ignored).
+        images: N camera images (BGR or grey) taken at those poses.
+        intrinsics: (3, 3) pinhole matrix of the camera.
+        marker_length: side of the marker's black square, metres.
+        marker_id: the marker on the gripper, or None for the first one seen.
+        method: one of `HAND_EYE_METHODS`.
+        chain: the arm's `KinematicChain` (default the SO-101).
+    Returns:
+        The `CameraToBase` from the poses where the marker was found (at least 3 are needed).
+    """
+    from robot.kinematics import SO101
+
+    chain = chain or SO101
+    joints = np.asarray(joints, dtype=np.float64)
+    if len(joints) != len(images):
+        raise CameraCalibrationError(f"{len(joints)} joint readings but {len(images)} images; record one image per pose")
+    grippers, markers = [], []
+    for pose, image in zip(joints, images, strict=True):
+        marker = detect_marker_pose(image, intrinsics, marker_length, marker_id)
+        if marker is None:
+            log.warning("marker not found in one image; pose skipped")
+            continue
+        grippers.append(chain.forward(pose[: chain.num_joints]))
+        markers.append(marker)
+    if len(markers) < 3:
+        raise CameraCalibrationError(
+            f"the marker was found in {len(markers)} of {len(images)} images; record at least 3 poses where it is fully visible"
+        )
+    return solve_hand_eye(np.array(grippers), np.array(markers), method)

@@ -146,3 +146,19 @@ def test_bad_files_name_the_problem(tmp_path):
         CameraToBase.load(tmp_path / "bad.json")
     with pytest.raises(CameraCalibrationError, match="N >= 3"):
         solve_hand_eye(np.repeat(np.eye(4)[None], 2, 0), np.repeat(np.eye(4)[None], 2, 0))
+
+
+def test_hand_eye_from_joint_readings_and_images():
+    from robot.camera_to_base import hand_eye_from_observations
+
+    truth = camera_facing_arm()
+    rng = np.random.default_rng(5)
+    joints = SO101.clamp(READY + rng.uniform(-0.5, 0.5, size=(12, 5)))
+    markers = np.linalg.inv(truth) @ np.array([SO101.forward(q) for q in joints]) @ GRIPPER_FROM_MARKER
+    images = [render_marker(m, 0.06) for m in markers]
+    images[0] = np.full_like(images[0], 200)  # a pose where the marker was hidden: skipped
+    solved = hand_eye_from_observations(np.hstack([joints, np.zeros((12, 1))]), images, INTRINSICS, 0.06, marker_id=7)
+    assert solved.num_samples <= 11
+    assert np.linalg.norm(solved.base_from_camera[:3, 3] - truth[:3, 3]) < 0.02
+    with pytest.raises(CameraCalibrationError, match="found in 0 of 2 images"):
+        hand_eye_from_observations(joints[:2], [images[0], images[0]], INTRINSICS, 0.06)
