@@ -77,3 +77,17 @@ def test_bad_options_and_files_name_the_fix(inputs, tmp_path):
     assert schedule.exit_code == 1 and "open@STEP or close@STEP" in schedule.output
     no_port = runner.invoke(app, ["execute", str(trace), "--camera-to-base", str(cam)])
     assert no_port.exit_code == 2 and "--port" in no_port.output
+
+
+def test_gripper_mask_selects_the_followed_points(inputs, tmp_path):
+    trace, cam, _ = inputs
+    np.save(tmp_path / "mask.npy", np.array([0, 1, 2]))  # top-left corner: the static background
+    result = runner.invoke(app, ["execute", str(trace), "--camera-to-base", str(cam), "--dry-run",
+                                 "--gripper-mask", str(tmp_path / "mask.npy"), "--save-plan", str(tmp_path / "p.npz")])
+    assert result.exit_code == 0, result.output
+    assert "3 trace points followed" in result.output
+    joints = np.load(tmp_path / "p.npz")["joints"]
+    np.testing.assert_allclose(joints[-1, :5], READY_POSE[:5], atol=1e-6)  # the background never moves
+    bad = runner.invoke(app, ["execute", str(trace), "--camera-to-base", str(cam), "--dry-run",
+                              "--gripper-mask", str(tmp_path / "missing.npy")])
+    assert bad.exit_code == 2 and "--gripper-mask" in bad.output

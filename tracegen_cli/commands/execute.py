@@ -33,6 +33,25 @@ def _gripper_setting(value: str) -> str:
     raise typer.BadParameter(f"{value!r}; use {GRIPPER_HELP}", param_hint="--gripper")
 
 
+def _load_mask(path: Path | None):
+    """A (400,) bool mask of the trace points on the gripper from a .npy of bools or of point indices."""
+    if path is None:
+        return None
+    import numpy as np
+
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"{path} is not a readable .npy ({exc})", param_hint="--gripper-mask") from None
+    if values.dtype == bool:
+        return values
+    mask = np.zeros(400, dtype=bool)
+    if values.ndim != 1 or not np.issubdtype(values.dtype, np.integer) or values.size and (values.min() < 0 or values.max() >= 400):
+        raise typer.BadParameter(f"{path} holds neither 400 bools nor grid indices 0..399", param_hint="--gripper-mask")
+    mask[values] = True
+    return mask
+
+
 def _plan_table(prepared):
     from rich.table import Table
 
@@ -80,6 +99,7 @@ def execute_command(
     rate: Annotated[float, typer.Option("--rate", help="Control-loop rate, Hz.")] = 100.0,
     baudrate: Annotated[int, typer.Option("--baudrate", help="Bus speed in bit/s.")] = 1_000_000,
     save_plan: Annotated[Path | None, typer.Option("--save-plan", help="Write the planned joint table (.npz).")] = None,
+    gripper_mask: Annotated[Path | None, typer.Option("--gripper-mask", help="Gripper mode: .npy of the grid points on the gripper (400 bools or indices); default: points near the gripper's projection.")] = None,
     return_to_start: Annotated[bool, typer.Option("--return-to-start", help="Afterwards move slowly back to the start pose (else torque is released at the end pose).")] = False,
 ) -> None:
     """Turn a 3D trace into arm motion: plan, check every limit, then move (after asking)."""
@@ -89,7 +109,7 @@ def execute_command(
 
     if mode not in ("gripper", "object"):
         raise typer.BadParameter(f"{mode!r}; use gripper or object", param_hint="--mode")
-    plan = PlanConfig(mode=mode, gripper=_gripper_setting(gripper), speed=speed)
+    plan = PlanConfig(mode=mode, gripper=_gripper_setting(gripper), speed=speed, gripper_mask=_load_mask(gripper_mask))
     config = ExecuteConfig(robot=robot, plan=plan, control=ControlConfig(rate_hz=rate), start_joints=_parse_joints(start_joints),
                            return_to_start=return_to_start)
     if dry_run:
