@@ -1,0 +1,83 @@
+"""Training augmentations that keep the image and the trace consistent.
+
+All functions are pure numpy: they take an image (H, W, 3) float32 in [0, 1], an optional depth
+(H, W), the trace `traj` (K, L, 3) in pixels of that image, and return the transformed versions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from store.trace import GRID_SIZE
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """A crop window in pixels: columns [x0, x0 + width), rows [y0, y0 + height)."""
+
+    x0: int
+    y0: int
+    width: int
+    height: int
+
+
+def color_jitter(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Random brightness, contrast and saturation factors in [1 - strength, 1 + strength].
+
+    Args:
+        image: (H, W, 3) float32 in [0, 1].
+    Returns:
+        (H, W, 3) float32 in [0, 1]; pixel positions are unchanged, so the trace is too.
+    """
+    brightness, contrast, saturation = rng.uniform(1.0 - strength, 1.0 + strength, size=3)
+    out = image * brightness
+    out = (out - out.mean()) * contrast + out.mean()
+    gray = out.mean(axis=-1, keepdims=True)
+    out = (out - gray) * saturation + gray
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def random_crop_box(width: int, height: int, rng: np.random.Generator, min_scale: float) -> CropBox:
+    """A window keeping a random fraction in [min_scale, 1] of each side, at a random place."""
+    scale = rng.uniform(min_scale, 1.0)
+    crop_w, crop_h = max(2, round(width * scale)), max(2, round(height * scale))
+    return CropBox(int(rng.integers(0, width - crop_w + 1)), int(rng.integers(0, height - crop_h + 1)), crop_w, crop_h)
+
+
+def crop(image, depth, traj, intrinsics, box: CropBox):
+    """Cut `box` out of the image (and depth); trace pixels and the principal point shift with it.
+
+    Points may fall outside the crop; they keep their (now out-of-image) coordinates.
+
+    Returns:
+        image (h, w, 3), depth (h, w) or None, traj (K, L, 3), intrinsics (3, 3).
+    """
+    rows, cols = slice(box.y0, box.y0 + box.height), slice(box.x0, box.x0 + box.width)
+    traj = traj.copy()
+    traj[..., 0] -= box.x0
+    traj[..., 1] -= box.y0
+    intrinsics = intrinsics.copy()
+    intrinsics[0, 2] -= box.x0
+    intrinsics[1, 2] -= box.y0
+    return image[rows, cols], None if depth is None else depth[rows, cols], traj, intrinsics
+
+
+def flip_horizontal(image, depth, traj, visible, intrinsics):
+    """Mirror left-right: `u -> W - 1 - u`, and grid columns swap so index = row * 20 + col still holds.
+
+    Args:
+        traj: (K, L, 3) with K = 400 points in row-major grid order.
+        visible: (K, L) bool.
+    Returns:
+        image, depth, traj, visible, intrinsics, all mirrored.
+    """
+    width = image.shape[1]
+    order = np.arange(GRID_SIZE * GRID_SIZE).reshape(GRID_SIZE, GRID_SIZE)[:, ::-1].ravel()
+    traj = traj[order].copy()
+    traj[..., 0] = (width - 1) - traj[..., 0]
+    intrinsics = intrinsics.copy()
+    intrinsics[0, 2] = (width - 1) - intrinsics[0, 2]
+    mirrored_depth = None if depth is None else depth[:, ::-1]
+    return image[:, ::-1], mirrored_depth, traj, visible[order], intrinsics
