@@ -15,7 +15,14 @@ import numpy as np
 
 from robot.bus import BusConfig, MotorBus
 from robot.calibration import ROBOT_MOTORS, ArmCalibration
-from robot.errors import CalibrationError, ModelMismatchError, RobotError, SafetyError, ServoTimeoutError
+from robot.errors import (
+    CalibrationError,
+    ModelMismatchError,
+    ProtocolError,
+    RobotError,
+    SafetyError,
+    ServoTimeoutError,
+)
 from robot.protocol.tables import MODEL_NAMES, MODEL_NUMBERS
 
 log = logging.getLogger(__name__)
@@ -266,6 +273,52 @@ def ping_motors(robot: str, port: str, **bus_options) -> list[MotorReport]:
                 problem = str(exc).split(";")[0].removeprefix(arm.bus.label(servo_id) + " ")
             reports.append(MotorReport(name, servo_id, expected, model, position, problem))
     return reports
+
+
+def assign_motor_id(robot: str, port: str, motor: str, search_ids=None, **bus_options) -> tuple[int, int]:
+    """Give the ONE servo on `port` the ID that `motor` has in `robot` (new servos all ship as ID 1,
+    so an arm is set up one servo at a time, each alone on the adapter).
+
+    Args:
+        robot: "so101", "so100" or "koch".
+        port: serial URL with exactly one servo attached.
+        motor: motor name, e.g. "elbow_flex".
+        search_ids: IDs to look for the servo at (default: every valid ID).
+        **bus_options: `BusConfig` fields (baudrate, timeout_s, retries).
+
+    Returns:
+        (old ID, new ID).
+
+    Raises:
+        RobotError: no servo or several servos answer; ModelMismatchError: the wrong servo model.
+    """
+    spec = ARM_SPECS[robot]
+    if motor not in spec.motors:
+        raise RobotError(f"{robot} has no motor {motor!r}; use one of {', '.join(spec.motors)}")
+    target, model = spec.motors[motor]
+    bus = MotorBus(port, spec.protocol, BusConfig(**{"timeout_s": 0.01, **bus_options}))
+    with bus:
+        ids = search_ids if search_ids is not None else range(0, bus.protocol.MAX_ID + 1)
+        found = bus.scan(ids)
+        if len(found) != 1:
+            raise RobotError(
+                f"servos answer at IDs {sorted(found)} on {port}; attach exactly one servo (the {motor}) and retry"
+            )
+        ((old, found_model),) = found.items()
+        if found_model != model:
+            raise ModelMismatchError(f"the servo at ID {old} is model {found_model}, but {motor} needs {model}")
+        if old != target:
+            bus.write(old, "Lock" if spec.protocol == "feetech" else "Torque_Enable", 0)  # unlock EEPROM
+            try:
+                bus.write(old, "ID", target)
+            except (ServoTimeoutError, ProtocolError):  # some firmware answers from the new ID
+                pass
+            if spec.protocol == "feetech":
+                bus.write(target, "Lock", 1)
+        if bus.ping(target) != model:
+            raise RobotError(f"the servo did not take ID {target}; power-cycle it and run set-id again")
+    log.info("%s: ID %d -> %d", motor, old, target)
+    return old, target
 
 
 def open_arm(robot: str, port: str, calibration: ArmCalibration | None = None, **bus_options) -> Arm:

@@ -50,6 +50,7 @@ class _ServoBusEmulator:
         self.backend = backend
         self.faults = faults or FaultInjector(self.protocol)
         self.memory = {servo_id: self._factory_memory(servo_id, model) for servo_id, model in models.items()}
+        self.wiring = {servo_id: servo_id for servo_id in models}  # bus ID -> the backend's servo id
         self.instructions_received = 0
         self.reply_delay_s = 0.0  # the servos' Return_Delay_Time summed over the last feed's replies
         self._buffer = b""
@@ -109,7 +110,8 @@ class _ServoBusEmulator:
             replies += self._dispatch(packet)
 
     def _reply(self, servo_id: int, params: bytes = b"", error: int = 0) -> bytes:
-        self.reply_delay_s += self.get(servo_id, "Return_Delay_Time") * 2e-6  # units of 2 us (factory 250)
+        if servo_id in self.memory:  # (a servo that just took a new ID still answers with the old one)
+            self.reply_delay_s += self.get(servo_id, "Return_Delay_Time") * 2e-6  # units of 2 us (factory 250)
         error |= self.faults.error_byte(servo_id)
         return self.faults.damage(servo_id, self.protocol.status_packet(servo_id, error, params))
 
@@ -151,7 +153,22 @@ class _ServoBusEmulator:
         if not error:
             self.memory[servo_id][address : address + len(data)] = data
             self._after_write(servo_id, address, len(data))
+            if self._touches("ID", address, len(data)):
+                self._change_id(servo_id)
         return error
+
+    def _change_id(self, old: int) -> None:
+        """A written ID register takes effect at once: the servo answers to its new ID from now on."""
+        new = self.get(old, "ID")
+        if new == old:
+            return
+        if new in self.memory or not 0 <= new <= self.protocol.MAX_ID:
+            log.warning("servo %d: new ID %d clashes or is out of range; keeping %d", old, new, old)
+            self._set(old, "ID", old)
+            return
+        for table in (self.memory, self.models, self.wiring):
+            table[new] = table.pop(old)
+        log.info("servo %d now answers to ID %d", old, new)
 
     def _ping_params(self, servo_id: int) -> bytes:
         return b""
@@ -190,19 +207,20 @@ class FeetechEmulator(_ServoBusEmulator):
         loads = getattr(self.backend, "present_load", dict)()
         for servo_id in self.memory:
             offset = self.get(servo_id, "Homing_Offset")
-            self._set(servo_id, "Present_Position", (present[servo_id] - offset) % STEPS_PER_TURN)
-            load = max(-1.0, min(1.0, loads.get(servo_id, 0.0)))
+            actual = present[self.wiring[servo_id]]
+            self._set(servo_id, "Present_Position", (actual - offset) % STEPS_PER_TURN)
+            load = max(-1.0, min(1.0, loads.get(self.wiring[servo_id], 0.0)))
             self._set(servo_id, "Present_Load", int(round(load * 1000)))
-            moving = abs(present[servo_id] - offset - self.get(servo_id, "Goal_Position")) > 2
+            moving = abs(actual - offset - self.get(servo_id, "Goal_Position")) > 2
             self._set(servo_id, "Moving", int(moving and self.get(servo_id, "Torque_Enable") == 1))
 
     def _after_write(self, servo_id: int, address: int, size: int) -> None:
         if self._touches("Torque_Enable", address, size):
-            self.backend.set_torque(servo_id, self.get(servo_id, "Torque_Enable") == 1)
+            self.backend.set_torque(self.wiring[servo_id], self.get(servo_id, "Torque_Enable") == 1)
         if self._touches("Goal_Position", address, size):  # STS clamps goals to the position limits
             low, high = self.get(servo_id, "Min_Position_Limit"), self.get(servo_id, "Max_Position_Limit")
             goal = min(max(self.get(servo_id, "Goal_Position"), low), high) if high > low else self.get(servo_id, "Goal_Position")
-            self.backend.set_goal_raw({servo_id: (goal + self.get(servo_id, "Homing_Offset")) % STEPS_PER_TURN})
+            self.backend.set_goal_raw({self.wiring[servo_id]: (goal + self.get(servo_id, "Homing_Offset")) % STEPS_PER_TURN})
 
 
 class DynamixelEmulator(_ServoBusEmulator):
@@ -230,9 +248,9 @@ class DynamixelEmulator(_ServoBusEmulator):
         present = self.backend.present_raw()
         loads = getattr(self.backend, "present_load", dict)()
         for servo_id in self.memory:
-            position = present[servo_id] + self.get(servo_id, "Homing_Offset")
+            position = present[self.wiring[servo_id]] + self.get(servo_id, "Homing_Offset")
             self._set(servo_id, "Present_Position", position)
-            self._set(servo_id, "Present_Load", int(round(max(-1.0, min(1.0, loads.get(servo_id, 0.0))) * 1000)))
+            self._set(servo_id, "Present_Load", int(round(max(-1.0, min(1.0, loads.get(self.wiring[servo_id], 0.0))) * 1000)))
             moving = abs(position - self.get(servo_id, "Goal_Position")) > 2
             self._set(servo_id, "Moving", int(moving and self.get(servo_id, "Torque_Enable") == 1))
 
@@ -258,10 +276,10 @@ class DynamixelEmulator(_ServoBusEmulator):
 
     def _after_write(self, servo_id: int, address: int, size: int) -> None:
         if self._touches("Torque_Enable", address, size):
-            self.backend.set_torque(servo_id, self.get(servo_id, "Torque_Enable") == 1)
+            self.backend.set_torque(self.wiring[servo_id], self.get(servo_id, "Torque_Enable") == 1)
         if self._touches("Goal_Position", address, size):
             goal = self.get(servo_id, "Goal_Position") - self.get(servo_id, "Homing_Offset")
-            self.backend.set_goal_raw({servo_id: goal})
+            self.backend.set_goal_raw({self.wiring[servo_id]: goal})
 
     def tick(self) -> None:
         """Bus watchdog: a servo with Bus_Watchdog = N > 0 that hears nothing for N x 20 ms stops where
@@ -272,8 +290,9 @@ class DynamixelEmulator(_ServoBusEmulator):
             period = self.get(servo_id, "Bus_Watchdog")
             if period > 0 and silent_s > period * self.WATCHDOG_TICK_S:
                 present = present or self.backend.present_raw()
-                self.backend.set_goal_raw({servo_id: present[servo_id]})
-                self._set(servo_id, "Goal_Position", present[servo_id] + self.get(servo_id, "Homing_Offset"))
+                actual = present[self.wiring[servo_id]]
+                self.backend.set_goal_raw({self.wiring[servo_id]: actual})
+                self._set(servo_id, "Goal_Position", actual + self.get(servo_id, "Homing_Offset"))
                 self._set(servo_id, "Bus_Watchdog", -1)
                 log.info("servo %d: bus watchdog expired after %.0f ms of silence; stopped", servo_id, silent_s * 1e3)
 

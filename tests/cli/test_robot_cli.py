@@ -161,3 +161,11 @@ def test_ping_scan_of_a_silent_bus_is_one_error_line():
         result = runner.invoke(app, ["robot", "ping", "--port", emulator.url, "--scan", "--max-id", "3"])
     assert result.exit_code == 1
     assert "error: no feetech servo answered" in result.output
+
+
+def test_set_id_then_ping_shows_the_new_id():
+    with start_emulator("so101", models={1: 777}) as emulator:
+        result = runner.invoke(app, ["robot", "set-id", "wrist_roll", "--port", emulator.url])
+        assert result.exit_code == 0, result.output
+        assert "wrist_roll: ID 1 -> 5" in result.output
+        assert list(emulator.emulator.memory) == [5]

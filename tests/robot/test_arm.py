@@ -9,7 +9,7 @@ import pytest
 from robot.arm import open_arm, write_count
 from robot.calibration import ArmCalibration, MotorCalibration
 from robot.emulator import KinematicServoBackend, start_emulator
-from robot.errors import CalibrationError, ModelMismatchError, SafetyError, ServoTimeoutError
+from robot.errors import CalibrationError, ModelMismatchError, RobotError, SafetyError, ServoTimeoutError
 
 GOALS = np.array([0.3, -0.2, 0.5, 0.1, -0.4, 0.2])
 
@@ -145,3 +145,29 @@ def test_koch_servo_in_velocity_mode_is_switched_to_position_mode():
             assert emulator.emulator.get(4, "Operating_Mode") == 3
             assert emulator.emulator.get(6, "Operating_Mode") == 5
             assert arm.write_count == 0
+
+
+@pytest.mark.parametrize("robot", ["so101", "koch"])
+def test_assign_motor_id_renumbers_a_lone_new_servo(robot):
+    from robot.arm import ARM_SPECS, assign_motor_id
+
+    model = ARM_SPECS[robot].motors["elbow_flex"][1]
+    backend = KinematicServoBackend([1], initial_raw=2048)
+    with start_emulator(robot, backend=backend, models={1: model}) as emulator:
+        assert assign_motor_id(robot, emulator.url, "elbow_flex", search_ids=range(0, 8)) == (1, 3)
+        assert list(emulator.emulator.memory) == [3]
+        assert assign_motor_id(robot, emulator.url, "elbow_flex", search_ids=range(0, 8)) == (3, 3)
+        from robot.bus import MotorBus
+
+        with MotorBus(emulator.url, ARM_SPECS[robot].protocol) as bus:  # the same physical servo moves
+            bus.write(3, "Torque_Enable", 1)
+            bus.write(3, "Goal_Position", 2300)
+            assert _wait_until(lambda: backend.present_raw()[1] == 2300)
+
+
+def test_assign_motor_id_wants_exactly_one_servo():
+    from robot.arm import assign_motor_id
+
+    with start_emulator("so101", models={1: 777, 2: 777}) as emulator:
+        with pytest.raises(RobotError, match=r"IDs \[1, 2\].*attach exactly one servo"):
+            assign_motor_id("so101", emulator.url, "gripper", search_ids=range(0, 4))

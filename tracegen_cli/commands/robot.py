@@ -12,7 +12,7 @@ from tracegen_cli.console import console, err_console, progress, settings
 
 ROBOTS = ("so101", "so100", "koch")
 
-robot_app = typer.Typer(help="Serial-arm helpers: ports, ping, calibrate, emulate.", no_args_is_help=True)
+robot_app = typer.Typer(help="Serial-arm helpers: ports, ping, set-id, calibrate, emulate.", no_args_is_help=True)
 
 RobotOption = Annotated[str, typer.Option("--robot", help=f"Arm type: {', '.join(ROBOTS)}.")]
 PortOption = Annotated[str, typer.Option("--port", help="Serial port or URL: /dev/ttyACM0, an emulator's pty path.")]
@@ -96,6 +96,20 @@ def _scan(robot: str, port: str, baudrate: int, max_id: int) -> None:
     for servo_id, model in found.items():
         table.add_row(str(servo_id), f"{model} ({MODEL_NAMES.get(model, '?')})", expected.get(servo_id, "-"))
     console.print(table)
+
+
+@robot_app.command("set-id")
+def set_id_command(
+    motor: Annotated[str, typer.Argument(help="Motor to set up, e.g. elbow_flex (its ID comes from --robot).")],
+    robot: RobotOption = "so101",
+    port: PortOption = ...,
+    baudrate: BaudOption = 1_000_000,
+) -> None:
+    """Give the ONE servo attached to the adapter the ID of MOTOR (set up a new arm servo by servo)."""
+    from robot.arm import assign_motor_id
+
+    old, new = assign_motor_id(_check_robot(robot), port, motor, baudrate=baudrate)
+    console.print(f"{motor}: ID {old} -> {new}" if old != new else f"{motor}: already ID {new}", highlight=False)
 
 
 @robot_app.command("calibrate")
