@@ -26,18 +26,23 @@ def episode_name(episode: Episode) -> str:
 
 
 def write_video(path: Path, frames: np.ndarray, fps: float) -> None:
-    """Encode (T, H, W, 3) uint8 RGB frames as H.264 (yuv420p, CRF 17, one thread: same bytes every run)."""
+    """Encode (T, H, W, 3) uint8 RGB frames as H.264 (yuv420p, CRF 17, single-threaded: same bytes every run)."""
     from fractions import Fraction
 
     import av
 
     with av.open(str(path), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        rate = Fraction(fps).limit_denominator(1000)
+        stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         stream.codec_context.thread_count = 1
-        stream.options = {"crf": "17", "preset": "veryfast"}
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        # No encoder threads and no lookahead thread: with them x264's output varies from run to run.
+        stream.options = {"crf": "17", "preset": "veryfast", "threads": "1",
+                          "x264-params": "threads=1:sliced-threads=0:lookahead-threads=1:sync-lookahead=0:rc-lookahead=0:mbtree=0"}
+        for index, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = index, 1 / rate
+            for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
