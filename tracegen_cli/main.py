@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from tracegen_cli import commands
@@ -34,7 +35,7 @@ def report_error(exc: BaseException) -> None:
     if settings.verbose:
         err_console.print_exception()
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 class TraceGenGroup(TyperGroup):

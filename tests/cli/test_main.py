@@ -52,3 +52,8 @@ def test_unexpected_errors_are_not_swallowed():
 def test_robot_error_is_caught_too():
     result = runner.invoke(_app_raising(SafetyError("joint elbow_flex at 1.9 rad exceeds its 1.69 rad limit")), ["boom"])
     assert result.exit_code == 1 and "elbow_flex" in result.output
+
+
+def test_brackets_in_a_message_are_printed_not_parsed_as_markup():
+    result = runner.invoke(_app_raising(KeyLookupError("fault spec [missing@3] is unknown; use KIND[@ID]")), ["boom"])
+    assert "fault spec [missing@3] is unknown; use KIND[@ID]" in result.output
