@@ -1,0 +1,226 @@
+"""Adapt benchmark: the offline version of the paper's Table 1, plus prediction latency.
+
+Data (all from the MuJoCo simulator, `robot.sim`): a pretraining corpus of the task done by a human
+hand and by another robot; five SO-101 demos to adapt on; further SO-101 episodes in unseen layouts
+held out for scoring. Everything is forged with one `ForgeConfig` (sensor depth from the sidecars).
+
+Models, scored on the held-out SO-101 samples (ADE/FDE in pixels of the 160x120 frames and in cm, over
+all 400 points and over the moving ones; one sampled prediction per sample, seeded):
+  stay-still every point keeps its start (how much of the all-points error is static background);
+  zero-shot  the pretrained model as it is;
+  adapted    `tracegen adapt` of it on the five demos (fine-tuned from its weights);
+  scratch    `tracegen adapt --from-scratch`: the same architecture trained on the five demos alone.
+
+Prints one JSON object per line. Run: `.venv/bin/python benchmarks/adapt_bench.py [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def emit(record: dict) -> None:
+    print(json.dumps(record), flush=True)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
+    parser.add_argument("--task", default="place_block")
+    parser.add_argument("--corpus-episodes", type=int, default=12, help="episodes per pretraining embodiment")
+    parser.add_argument("--demos", type=int, default=5, help="SO-101 demos to adapt on")
+    parser.add_argument("--heldout", type=int, default=6, help="held-out SO-101 episodes scored")
+    parser.add_argument("--size", default="160x120")
+    parser.add_argument("--pretrain-steps", type=int, default=600)
+    parser.add_argument("--adapt-steps", type=int, default=150)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--width", type=int, default=64, help="model width (the tiny preset, narrowed for 2 cores)")
+    parser.add_argument("--depth", type=int, default=2, help="decoder blocks")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids oversubscribing a shared CPU)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="adapt/scratch seeds")
+    parser.add_argument("--latency-runs", type=int, default=20)
+    parser.add_argument("--moving-px", type=float, default=2.0, help="a point moves when it leaves its start by this")
+    parser.add_argument("--quick", action="store_true", help="a minute-long smoke run with tiny numbers")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.corpus_episodes, args.heldout, args.pretrain_steps, args.adapt_steps = 2, 2, 4, 2
+        args.batch_size, args.latency_runs = 4, 3
+    return args
+
+
+def film(task: str, embodiment: str, episodes: int, seed: int, size: str, out: Path) -> Path:
+    """Render `episodes` episodes with the simulator's scripted demonstrator."""
+    from robot.sim.episode import EpisodeConfig
+    from robot.sim.writer import generate_demos
+
+    width, height = (int(x) for x in size.split("x"))
+    config = EpisodeConfig(task=task, embodiment=embodiment, camera="static", seed=seed, width=width, height=height)
+    generate_demos(config, episodes, out)
+    return out
+
+
+def forge_folder(folder: Path, store_path: Path, forge_config) -> list[str]:
+    """Forge every video of `folder` into the store; returns the keys that gave samples."""
+    from tracegen_cli.adapt_workflow import forge_demo_paths
+
+    keys, _forged, _skipped = forge_demo_paths([folder], store_path, forge_config, lambda event: None)
+    return keys
+
+
+def dataset(store_path: Path, keys: list[str]):
+    from store.dataset import TraceDataset
+
+    return TraceDataset(store_path, keys=keys, steps=32)
+
+
+def pretrain(args, store_path: Path, keys: list[str], forge_config, out: Path) -> Path:
+    from model.config import TrainConfig
+    from model.train import train
+
+    overrides = {"width": args.width, "heads": max(1, args.width // 32), "depth": args.depth, "image_size": args.image_size}
+    cfg = TrainConfig(out_dir=str(out), preset="tiny", model_overrides=overrides, steps=args.pretrain_steps,
+                      batch_size=args.batch_size, warmup_steps=max(1, args.pretrain_steps // 20), eval_every=0,
+                      checkpoint_every=0, device="cpu", threads=args.threads, log_every=50,
+                      provenance={"forge_config": forge_config.as_dict(), "corpus_keys": keys})
+    return train(cfg, dataset(store_path, keys), None)
+
+
+def score(checkpoint: Path | None, heldout, moving_px: float) -> dict:
+    """ADE/FDE of one sampled prediction per held-out sample: over all points, and over moving points.
+
+    `checkpoint=None` scores the stay-still baseline (every point keeps its start), which shows how
+    much of the all-points figure is the static background. Moving points: ground-truth displacement
+    from the start exceeds `moving_px` pixels at some valid step.
+    """
+    import numpy as np
+
+    from model.checkpoint import load_checkpoint
+    from model.evaluate import trace_errors
+    from model.predict import predict_traces
+
+    model = load_checkpoint(checkpoint)[0] if checkpoint is not None else None
+    preds, targets, valids, intrinsics, visible, moving = [], [], [], [], [], []
+    for index in range(len(heldout)):
+        item = heldout[index]
+        target, valid = item["traj"].numpy(), item["valid"].numpy()  # (K, 33, 3), (33,)
+        if model is None:
+            pred = np.repeat(target[:, :1], target.shape[1], axis=1)  # (K, 33, 3)
+        else:
+            depth = item["depth"].numpy() if item["has_depth"] else None
+            pred = predict_traces(model, item["image"].numpy(), depth, item["intrinsics"].numpy(),
+                                  item["instructions"][0], seed=index)[0][0]  # (K, 33, 3)
+        shift = np.linalg.norm(target[:, :, :2] - target[:, :1, :2], axis=-1)  # (K, 33)
+        moves = (np.where(valid[None] & np.isfinite(shift), shift, 0.0) > moving_px).any(axis=1)  # (K,)
+        preds.append(pred), targets.append(target), valids.append(valid)
+        intrinsics.append(item["intrinsics"].numpy()), visible.append(item["visible"].numpy())
+        moving.append(item["visible"].numpy() & moves[:, None])
+    stack = [np.stack(a) for a in (preds, targets, valids, intrinsics)]
+    every = trace_errors(*stack, visible=np.stack(visible))
+    movers = trace_errors(*stack, visible=np.stack(moving))
+    result = {f"{name}_all": round(every[name], 3) for name in ("ade_px", "fde_px", "ade_cm", "fde_cm")}
+    result.update({f"{name}_moving": round(movers[name], 3) for name in ("ade_px", "fde_px", "ade_cm", "fde_cm")})
+    result["moving_points"] = int(np.stack(moving)[:, :, 0].sum())
+    return result
+
+
+def adapt_run(args, base: Path, demos: Path, store_path: Path, out: Path, from_scratch: bool, seed: int):
+    from tracegen_cli.adapt_workflow import AdaptConfig, adapt
+
+    cfg = AdaptConfig(base=base, demos=[str(demos)], out_dir=out, store=store_path, steps=args.adapt_steps,
+                      from_scratch=from_scratch, batch_size=args.batch_size, holdout=False, seed=seed, device="cpu",
+                      threads=args.threads)
+    started = time.perf_counter()
+    result = adapt(cfg)
+    return result, time.perf_counter() - started
+
+
+def latency(checkpoint: Path, heldout, runs: int, threads: int) -> dict:
+    """Model load and single-image prediction latency (median, p90) on one held-out frame."""
+    import numpy as np
+    import torch
+
+    from model.checkpoint import load_checkpoint
+    from model.predict import predict_traces
+
+    torch.set_num_threads(threads)
+    started = time.perf_counter()
+    model, cfg, _ = load_checkpoint(checkpoint)
+    load_ms = 1000 * (time.perf_counter() - started)
+    item = heldout[0]
+    image, depth = item["image"].numpy(), item["depth"].numpy()
+    intrinsics, text = item["intrinsics"].numpy(), item["instructions"][0]
+    predict_traces(model, image, depth, intrinsics, text)  # warm-up
+    times = []
+    for seed in range(runs):
+        started = time.perf_counter()
+        predict_traces(model, image, depth, intrinsics, text, seed=seed)
+        times.append(1000 * (time.perf_counter() - started))
+    return {"bench": "predict_latency", "device": "cpu", "threads": threads, "image": list(image.shape[:2]),
+            "sampler": cfg.sampler, "sample_steps": cfg.sample_steps, "load_ms": round(load_ms, 1),
+            "predict_ms_median": round(statistics.median(times), 1),
+            "predict_ms_p90": round(float(np.percentile(times, 90)), 1), "runs": runs}
+
+
+def main(argv=None) -> None:
+    import logging
+
+    import torch
+
+    from forge.config import ForgeConfig
+
+    logging.basicConfig(level=logging.WARNING)
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    work = args.work or Path(tempfile.mkdtemp(prefix="adapt_bench_"))
+    work.mkdir(parents=True, exist_ok=True)
+    forge_config = ForgeConfig()
+    store_path = work / "store.zarr"
+
+    started = time.perf_counter()
+    corpus = [film(args.task, body, args.corpus_episodes, seed, args.size, work / "corpus" / body)
+              for body, seed in (("human", 1), ("other_robot", 2))]
+    demos = film(args.task, "so101", args.demos, 50, args.size, work / "demos")
+    heldout_dir = film(args.task, "so101", args.heldout, 90, args.size, work / "heldout")
+    film_s = time.perf_counter() - started
+
+    started = time.perf_counter()
+    corpus_keys = [key for folder in corpus for key in forge_folder(folder, store_path, forge_config)]
+    heldout_keys = forge_folder(heldout_dir, store_path, forge_config)
+    forge_s = time.perf_counter() - started
+    corpus_set, heldout = dataset(store_path, corpus_keys), dataset(store_path, heldout_keys)
+    emit({"bench": "adapt_data", "task": args.task, "size": args.size, "corpus_videos": len(corpus_keys),
+          "corpus_samples": len(corpus_set), "demo_videos": args.demos, "heldout_videos": len(heldout_keys),
+          "heldout_samples": len(heldout), "film_s": round(film_s, 1), "forge_s": round(forge_s, 1)})
+
+    started = time.perf_counter()
+    base = pretrain(args, store_path, corpus_keys, forge_config, work / "ckpt" / "pretrained")
+    pretrain_s = time.perf_counter() - started
+    model_info = json.loads((base / "config.json").read_text())["model"]
+    common = {"bench": "adapt", "task": args.task, "heldout_samples": len(heldout),
+              "model": {k: model_info[k] for k in ("width", "depth", "image_size")}}
+    emit({**common, "condition": "stay-still", "train_steps": 0, **score(None, heldout, args.moving_px)})
+    emit({**common, "condition": "zero-shot", "train_steps": args.pretrain_steps, "train_s": round(pretrain_s, 1),
+          **score(base, heldout, args.moving_px)})
+    for seed in args.seeds:
+        for condition, scratch in (("adapted", False), ("scratch", True)):
+            out = work / "ckpt" / f"{condition}-{seed}"
+            result, seconds = adapt_run(args, base, demos, store_path, out, scratch, seed)
+            emit({**common, "condition": condition, "seed": seed, "demos": len(result.demos.keys),
+                  "demo_samples": sum(result.demos.samples.values()), "train_steps": args.adapt_steps,
+                  "train_s": round(seconds, 1), **score(out, heldout, args.moving_px)})
+    emit(latency(work / "ckpt" / f"adapted-{args.seeds[0]}", heldout, args.latency_runs, args.threads))
+
+
+if __name__ == "__main__":
+    main()
