@@ -67,6 +67,11 @@ class VideoInfo:
     num_samples: int
 
     @property
+    def forge_configs(self) -> dict[str, dict[str, Any]]:
+        """Alias of `forge`: {config hash: forge attrs}."""
+        return self.forge
+
+    @property
     def default_config(self) -> str:
         """The most recently published configuration (the one `read_samples` uses by default)."""
         return latest_config(self.forge)

@@ -35,6 +35,7 @@ def test_create_records_schema_and_round_trips_samples(store_path):
     assert_samples_equal(samples, reopened.read_samples(KEY_A))
     [info] = reopened.videos()
     assert info.key == KEY_A and info.num_samples == 3 and info.attrs["instructions"] == ["pick up the cup"]
+    assert info.default_config == CFG and info.forge_configs is info.forge
     assert info.forge[CFG]["depth_source"] == "synthetic" and info.forge[CFG]["config"] == {"fps": 10, "grid": 20}
     assert reopened.has_forge(KEY_A, CFG) and not reopened.has_forge(KEY_A, "ffff") and not reopened.has_forge(KEY_B, CFG)
     assert TraceStore.create(store_path).keys() == [KEY_A]  # create on an existing store opens it
@@ -115,20 +116,29 @@ def test_read_only_mode_and_location(store_path):
             store_path.chmod(0o755)
 
 
-def test_full_disk_leaves_nothing_and_retry_succeeds(store_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("code", "reason", "message"),
+    [
+        (errno.ENOSPC, "No space left on device", "the disk is full"),
+        (errno.EROFS, "Read-only file system", "Read-only file system; free space or pick a writable store"),
+        (errno.EACCES, "Permission denied", "Permission denied"),
+    ],
+)
+def test_failed_disk_write_leaves_nothing_and_retry_succeeds(store_path, monkeypatch, code, reason, message):
+    """A full disk or a location that turns read-only mid-write (simulated at zarr's file writer)."""
     import zarr.storage._local as local
 
     store = TraceStore.create(store_path)
     real_put, calls = local._put, []
 
-    def put_until_full(path, value, exclusive=False):
+    def put_until_failure(path, value, exclusive=False):
         calls.append(path)
         if len(calls) > 6:
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise OSError(code, reason)
         return real_put(path, value, exclusive=exclusive)
 
-    monkeypatch.setattr(local, "_put", put_until_full)
-    with pytest.raises(StoreWriteError, match="the disk is full"):
+    monkeypatch.setattr(local, "_put", put_until_failure)
+    with pytest.raises(StoreWriteError, match=message):
         store.write_video(KEY_A, video_attrs(), CFG, FORGE_ATTRS, make_video_samples())
     assert store.keys() == [] and store.staging_entries() == []
     monkeypatch.setattr(local, "_put", real_put)
