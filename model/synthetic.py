@@ -53,7 +53,7 @@ class SyntheticTraceDataset:
         target = int(rng.integers(len(boxes)))
         direction = list(DIRECTIONS)[int(rng.integers(len(DIRECTIONS)))]
         colour = boxes[target][0]
-        moving_steps = int(rng.integers(6, self.steps + 1))
+        moving_steps = int(rng.integers(6, min(self.steps, 32) + 1))
         traj, valid = _trace(boxes[target][1], DIRECTIONS[direction], moving_steps, depth, width, height, self.steps)
         if not has_depth:
             traj[..., 2] = np.nan
@@ -110,3 +110,55 @@ def _trace(box, direction, moving_steps, depth, width, height, steps):
     valid = counts <= moving_steps
     traj = np.where(valid[None, :, None], traj, np.nan).astype(np.float32)
     return traj, valid
+
+
+def write_synthetic_store(location, num_videos: int = 24, samples_per_video: int = 2, depth_fraction: float = 0.5, seed: int = 0) -> str:
+    """Write synthetic scenes into a trace store (one video per scene) so `tracegen pretrain` can read them.
+
+    Each video's samples share the scene, target block and direction (its instructions), with
+    different durations, as forged clips of one task would.
+
+    Returns:
+        The store's location.
+    """
+    import hashlib
+
+    from store.samples import VideoSamples
+    from store.trace import TRACE_LENGTH
+    from store.trace_store import TraceStore
+
+    store = TraceStore.create(location)
+    items_per_video = SyntheticTraceDataset(num_videos, 1, steps=TRACE_LENGTH - 1, depth_fraction=depth_fraction, seed=seed)
+    for video in range(num_videos):
+        item = items_per_video[video]
+        rng = np.random.default_rng([seed, video, 7])
+        cut = [int(rng.integers(6, int(item["valid"].sum()) + 1)) for _ in range(samples_per_video)]
+        traces = np.stack([np.where((np.arange(TRACE_LENGTH) <= c)[None, :, None], item["traj"], np.nan) for c in cut])
+        valid = np.stack([np.arange(TRACE_LENGTH) <= c for c in cut])  # (S, L)
+        frames = min(TRACE_LENGTH - 1, 64)
+        samples = VideoSamples(
+            traces=traces.astype(np.float32),
+            valid=valid,
+            visible=np.repeat(valid[:, None], traces.shape[1], axis=1),
+            query_frame=np.zeros(samples_per_video, dtype=np.int32),
+            image=np.repeat(item["image"][None], samples_per_video, axis=0),
+            intrinsics=np.repeat(item["intrinsics"][None], samples_per_video, axis=0),
+            raw_traces=np.nan_to_num(traces[:, :, :frames], nan=0.0).astype(np.float32),
+            camera=np.tile(np.eye(4, dtype=np.float32), (frames, 1, 1)),
+            depth=np.repeat(item["depth"][None], samples_per_video, axis=0) if item["has_depth"] else None,
+            frame_index=np.where(valid, np.arange(TRACE_LENGTH, dtype=np.float32), np.nan).astype(np.float32),
+        )
+        height, width = item["image"].shape[:2]
+        attrs = {
+            "sources": [f"synthetic-{seed}-{video}.mp4"],
+            "fps": 30.0,
+            "frame_count": frames,
+            "size": [height, width],
+            "embodiment": "synthetic",
+            "instructions": item["instructions"],
+            "dataset": "synthetic",
+        }
+        key = hashlib.sha256(f"synthetic-{seed}-{video}".encode()).hexdigest()
+        forge = {"config": {"synthetic": True}, "depth_source": "synthetic" if item["has_depth"] else "none", "camera_motion": "static"}
+        store.write_video(key, attrs, "5e1f0c0de0000000", forge, samples)
+    return str(store.location)
