@@ -35,10 +35,13 @@ class ControlConfig:
         tracking_cycles: ... for this many consecutive cycles before it is a fault.
         load_limit: largest allowed |load|, fraction of the servo's max torque.
         load_every: read loads every this many cycles (each read costs bus time).
+        progress_every: report progress every this many cycles.
         max_retries: consecutive cycles with a bus error tolerated before stopping.
         settle_time: longest wait after the plan ends for the servos to reach the last goal, s.
         settle_tolerance: the last goal is reached when every joint is this close, radians.
         rest_speed: joint speed of the slow move to rest in the safe stop, rad/s.
+        max_servo_speed: faster than any servo turns, rad/s: a reading that implies more (a stale or
+            misattributed reply) is rejected like a corrupt one and retried.
     """
 
     rate_hz: float = 100.0
@@ -47,10 +50,12 @@ class ControlConfig:
     tracking_cycles: int = 25
     load_limit: float = 0.95
     load_every: int = 5
+    progress_every: int = 10
     max_retries: int = 3
     settle_time: float = 1.5
     settle_tolerance: float = 0.01
     rest_speed: float = 0.4
+    max_servo_speed: float = 8.0
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,8 @@ class _Bus:
 
 
 def run_plan(arm, times: np.ndarray, table: np.ndarray, config: ControlConfig = ControlConfig(),
-             rest: np.ndarray | None = None, clock: Callable[[], float] = time.monotonic) -> ControlResult:
+             rest: np.ndarray | None = None, clock: Callable[[], float] = time.monotonic,
+             on_progress: Callable[[float, float], None] | None = None) -> ControlResult:
     """Play a plan on the arm; on any fault or Ctrl-C, stop safely and re-raise.
 
     Args:
@@ -125,6 +131,7 @@ def run_plan(arm, times: np.ndarray, table: np.ndarray, config: ControlConfig = 
         config: loop settings.
         rest: (n,) pose for the safe stop, radians; default the plan's first row (where it started).
         clock: monotonic clock (seconds).
+        on_progress: called as (elapsed s, plan duration s) every `progress_every` cycles.
     Returns:
         The `ControlResult` of a completed run.
     Raises:
@@ -133,7 +140,7 @@ def run_plan(arm, times: np.ndarray, table: np.ndarray, config: ControlConfig = 
     """
     rest = table[0] if rest is None else np.asarray(rest, dtype=np.float64)
     try:
-        return _loop(arm, times, table, config, clock)
+        return _loop(arm, times, table, config, clock, on_progress)
     except KeyboardInterrupt:
         log.warning("interrupted: stopping safely")
         safe_stop(arm, rest, config, clock)
@@ -144,8 +151,32 @@ def run_plan(arm, times: np.ndarray, table: np.ndarray, config: ControlConfig = 
         raise ControlError(f"motion stopped: {exc}; arm {notes}") from exc
 
 
-def _loop(arm, times, table, config: ControlConfig, clock) -> ControlResult:
+class _PlausibleReader:
+    """Reads positions, rejecting a reading no servo could reach since the last good one."""
+
+    def __init__(self, arm, config: ControlConfig, clock):
+        self.arm, self.config, self.clock = arm, config, clock
+        self.last: np.ndarray | None = None
+        self.when = 0.0
+
+    def __call__(self) -> np.ndarray:
+        reading, now = self.arm.read_positions(), self.clock()
+        if self.last is not None:
+            jump = np.abs(reading - self.last)
+            allowed = self.config.max_servo_speed * (now - self.when) + 0.05
+            if (jump > allowed).any():
+                motor = int(np.argmax(jump - allowed))
+                raise ProtocolError(
+                    f"implausible reading: motor {motor} moved {jump[motor]:.2f} rad in {now - self.when:.3f} s "
+                    "(a stale or misattributed reply)"
+                )
+        self.last, self.when = reading, now
+        return reading
+
+
+def _loop(arm, times, table, config: ControlConfig, clock, on_progress) -> ControlResult:
     bus = _Bus(arm, config.max_retries)
+    read_positions = _PlausibleReader(arm, config, clock)
     period = 1.0 / config.rate_hz
     start = clock()
     deadline, cycles, late, over, worst = start, 0, 0, 0, 0.0
@@ -153,7 +184,7 @@ def _loop(arm, times, table, config: ControlConfig, clock) -> ControlResult:
     while True:
         now = clock()
         elapsed = now - start
-        read = bus.call("reading positions", arm.read_positions)
+        read = bus.call("reading positions", read_positions)
         present = read if read is not None else present
         planned = goal_at(times, table, elapsed)  # (n,)
         if read is not None:  # no fresh reading: send nothing, the servos hold their last goal
@@ -169,6 +200,8 @@ def _loop(arm, times, table, config: ControlConfig, clock) -> ControlResult:
             bus.call("writing goals", arm.write_goals, clamp_step(planned, present, config.max_step))
         if cycles % config.load_every == 0:
             _watch_load(bus, arm, config)
+        if on_progress is not None and cycles % config.progress_every == 0:
+            on_progress(min(elapsed, float(times[-1])), float(times[-1]))
         cycles += 1
         if elapsed >= times[-1] and present is not None and (
             np.abs(table[-1] - present).max() <= config.settle_tolerance or elapsed >= times[-1] + config.settle_time

@@ -32,7 +32,7 @@ READY_POSE = np.array([0.0, -1.0, 1.0, 0.5, 0.0, 1.0])
 """Arm joints (radians, chain order) then gripper: an elbow-up pose with the gripper in front and open;
 `--dry-run` plans from it unless told the arm's pose."""
 
-PLANNABLE_ROBOTS = ("so101", "so100")  # arms whose kinematics `robot/so101.py` describes
+PLANNABLE_ROBOTS = ("so101",)  # arms whose kinematic table we have (`robot/so101.py`)
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class ExecuteConfig:
     """Everything `tracegen execute` decides.
 
     Attributes:
-        robot: arm type (its kinematics must be known: so101 or so100, which share the table).
+        robot: arm type (its kinematic table must be known: so101).
         plan: trace-to-motion settings.
         limits: the safety limits every plan must pass.
         control: control-loop settings.
@@ -119,6 +119,7 @@ def execute_on_arm(
     arm,
     config: ExecuteConfig,
     confirm: Callable[[PreparedPlan], bool],
+    on_progress: Callable[[float, float], None] | None = None,
 ) -> ExecutionReport:
     """Plan from the arm's present pose, check, confirm, then play the plan.
 
@@ -128,6 +129,7 @@ def execute_on_arm(
         arm: a connected `robot.arm.Arm` whose motors are the chain's joints then "gripper".
         config: execute settings.
         confirm: called with the checked plan; motion starts only when it returns True.
+        on_progress: called as (elapsed s, plan duration s) every few control cycles (a progress bar).
     Returns:
         The `ExecutionReport` (control is None when not confirmed).
     """
@@ -144,7 +146,7 @@ def execute_on_arm(
     if not confirm(prepared):
         return ExecutionReport(prepared, None, None, goal_tool, int(arm.write_count) - packets_before)
     arm.set_torque(True)
-    result = run_plan(arm, prepared.plan.times, prepared.plan.joints, config.control, rest=present)
+    result = run_plan(arm, prepared.plan.times, prepared.plan.joints, config.control, rest=present, on_progress=on_progress)
     final_tool = SO101.forward(result.final_positions[:-1])[:3, 3]
     if config.return_to_start:
         move_slowly(arm, result.final_positions, present, config.control)

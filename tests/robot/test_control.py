@@ -165,3 +165,24 @@ def test_safe_stop_reports_when_the_bus_is_dead(rig):
     handle.inject("missing")
     notes = safe_stop(arm, READY_POSE, ControlConfig(max_retries=1))
     assert "could not reach rest" in notes and "torque off" in notes  # sync writes need no reply
+
+
+def test_an_implausible_reading_is_retried_not_obeyed(rig):
+    handle, arm = rig
+    times, table = ramp_plan(0.6)
+    original, calls, sent = arm.read_positions, {"n": 0}, []
+
+    def stale_reply_once():
+        calls["n"] += 1
+        reading = original()
+        if calls["n"] == 20:  # e.g. a late Present_Load reply taken for positions: raw ~0 -> -3.1 rad
+            reading[0] = -3.1
+        return reading
+
+    write = arm.write_goals
+    arm.read_positions = stale_reply_once
+    arm.write_goals = lambda goals: (sent.append(np.asarray(goals)), write(goals))[1]
+    result = run_plan(arm, times, table)
+    assert result.retries == 1
+    assert min(goals[0] for goals in sent) > READY_POSE[0] - 0.1  # the bogus reading never became a goal
+    np.testing.assert_allclose(original(), table[-1], atol=TOLERANCE)

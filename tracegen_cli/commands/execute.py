@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tracegen_cli.console import console, err_console, settings
+from tracegen_cli.console import console, err_console, progress, settings
 
 GRIPPER_HELP = "auto (co-motion of object and gripper points), open, closed, or a schedule like 'close@12,open@30'."
 
@@ -103,6 +103,8 @@ def execute_command(
     return_to_start: Annotated[bool, typer.Option("--return-to-start", help="Afterwards move slowly back to the start pose (else torque is released at the end pose).")] = False,
 ) -> None:
     """Turn a 3D trace into arm motion: plan, check every limit, then move (after asking)."""
+    import contextlib
+
     from robot.control import ControlConfig
     from robot.execute import ExecuteConfig, execute_on_arm, prepare_dry_run
     from robot.planning import PlanConfig
@@ -134,8 +136,16 @@ def execute_command(
             _save_plan(save_plan, prepared)
         return confirm or typer.confirm(f"Move the {robot} on {port} along this plan?", default=False)
 
-    with open_arm(robot, port, arm_calibration, baudrate=baudrate) as arm:
-        report = execute_on_arm(trace, camera_to_base, arm, config, ask)
+    with open_arm(robot, port, arm_calibration, baudrate=baudrate) as arm, contextlib.ExitStack() as stack:
+        shown: dict = {}
+
+        def show_progress(elapsed: float, duration: float) -> None:  # the bar starts once motion does
+            if not shown:
+                shown["bar"] = stack.enter_context(progress())
+                shown["task"] = shown["bar"].add_task("moving", total=round(duration, 2))
+            shown["bar"].update(shown["task"], completed=round(elapsed, 2))
+
+        report = execute_on_arm(trace, camera_to_base, arm, config, ask, on_progress=show_progress)
     if report.control is None:
         console.print("not confirmed: nothing moved")
         raise typer.Exit(1)
