@@ -144,7 +144,11 @@ def _verify_chunks(store: TraceStore, array_path: str, meta: dict, report: Verif
     separator = meta.get("chunk_key_encoding", {}).get("configuration", {}).get("separator", "/")
     present = {path[len(array_path) + 1 :] for path, _ in store.backend.files_under(array_path)}
     grid = [range(-(-size // chunk)) for size, chunk in zip(shape, chunks, strict=True)]
-    array = zarr.open_array(store=store.zarr_store, path=array_path, mode="r")
+    try:
+        array = zarr.open_array(store=store.zarr_store, path=array_path, mode="r")
+    except Exception as exc:  # unreadable metadata: unknown codec, bad fields
+        report.add("schema", array_path, f"array metadata cannot be opened ({type(exc).__name__}: {exc}); re-forge the video")
+        return
     for index in itertools.product(*grid):
         key = separator.join(["c", *map(str, index)])
         if key not in present:

@@ -56,6 +56,12 @@ def test_schema_breaks_are_found(store_path):
     problems = verify(store).problems
     assert [p.kind for p in problems] == ["schema", "schema"]
     assert "'valid' has dtype uint8" in problems[0].message and "'camera' is missing" in problems[1].message
+    os.rename(store_path / "camera-moved", store_path / "videos" / key_b / "forge" / CFG / "camera")
+    meta["data_type"] = "bool"
+    meta["codecs"] = [{"name": "no-such-codec"}]
+    meta_path.write_text(json.dumps(meta))
+    [problem] = verify(store).problems
+    assert problem.kind == "schema" and problem.path.endswith("/valid") and "cannot be opened" in problem.message
 
 
 def _crash_writer(store_path: str, key: str) -> None:
