@@ -237,3 +237,31 @@ def test_fsspec_half_write_is_invisible_and_verify_reports_it(monkeypatch):
     assert_samples_equal(samples, TraceStore.open(url).read_samples(KEY_A))
     assert verify(store).ok
     fsspec.filesystem("memory").rm("/tracegen-tests", recursive=True)
+
+
+def test_write_read_round_trip_over_random_shapes(tmp_path_factory):
+    """Property: any schema-valid VideoSamples reads back bit-identical (NaN padding, masks, no depth)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(
+        num_samples=st.integers(1, 3),
+        height=st.integers(2, 17),
+        width=st.integers(2, 23),
+        frames=st.integers(1, 9),
+        with_depth=st.booleans(),
+        keep_frame_index=st.booleans(),
+        seed=st.integers(0, 2**16),
+    )
+    def round_trip(num_samples, height, width, frames, with_depth, keep_frame_index, seed):
+        samples = make_video_samples(num_samples, height, width, max(frames, 2), with_depth, seed)
+        if not keep_frame_index:
+            samples.frame_index = None
+        store = TraceStore.create(tmp_path_factory.mktemp("prop") / "s.zarr")
+        store.write_video(KEY_A, video_attrs(), CFG, FORGE_ATTRS, samples)
+        read = store.read_samples(KEY_A)
+        assert_samples_equal(samples, read)
+        assert (read.frame_index is None) == (not keep_frame_index)
+
+    round_trip()
