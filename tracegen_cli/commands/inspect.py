@@ -112,44 +112,23 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")] = False,
 ) -> None:
     """Show what a trace store holds; render, verify, export or import it."""
-    from store.interop import export_traceforge, import_traceforge
-    from store.summary import summarize_store, video_details
     from store.trace_store import TraceStore
-    from store.verify import verify as verify_store
 
     export_dir, import_dir = _check_format("--export", export), _check_format("--import-from", import_from)
     if render is not None and key is None:
         raise typer.BadParameter("--render needs a video KEY; list keys with `tracegen inspect STORE`", param_hint="--render")
     output: dict = {}
     if import_dir is not None:
-        opened = TraceStore.create(store)
-        output["imported"] = import_traceforge(import_dir, opened)
-        if not as_json:
-            console.print(f"imported {len(output['imported'])} episode(s) from {import_dir} into {store}")
+        _import(store, import_dir, output, as_json)
     opened = TraceStore.open(store, mode="a" if cleanup else "r")
-    failed = False
-    if verify:
-        report = verify_store(opened, cleanup=cleanup)
-        output["verify"] = report.to_dict()
-        failed = not report.ok
-        if not as_json:
-            _print_verify(report)
+    failed = _verify(opened, cleanup, output, as_json) if verify else False
     if export_dir is not None:
-        output["exported"] = [str(path) for path in export_traceforge(opened, export_dir, [key] if key else None)]
-        if not as_json:
-            console.print(f"exported {len(output['exported'])} episode(s) to {export_dir}")
+        _export(opened, export_dir, key, output, as_json)
     if key is not None:
-        details = video_details(opened, key, config)
-        output["video"] = details
-        if render is not None:
-            from store.render import render_sample
-
-            output["render"] = str(render_sample(opened.read_samples(details["key"], details["config"]), sample, render))
-        if not as_json:
-            _print_video(details)
-            if render is not None:
-                console.print(f"rendered sample {sample} to {render}")
+        _show_video(opened, key, config, render, sample, output, as_json)
     elif not (verify or export_dir or import_dir) or as_json:
+        from store.summary import summarize_store
+
         summary = summarize_store(opened)
         output["store"] = summary.to_dict()
         if not as_json:
@@ -158,6 +137,49 @@ def inspect(
         typer.echo(json.dumps(output, indent=2, default=str))
     if failed:
         raise typer.Exit(1)
+
+
+def _import(store: str, folder: Path, output: dict, as_json: bool) -> None:
+    from store.interop import import_traceforge
+    from store.trace_store import TraceStore
+
+    output["imported"] = import_traceforge(folder, TraceStore.create(store))
+    if not as_json:
+        console.print(f"imported {len(output['imported'])} episode(s) from {folder} into {store}")
+
+
+def _verify(opened, cleanup: bool, output: dict, as_json: bool) -> bool:
+    """Run verify; returns true when problems were found."""
+    from store.verify import verify as verify_store
+
+    report = verify_store(opened, cleanup=cleanup)
+    output["verify"] = report.to_dict()
+    if not as_json:
+        _print_verify(report)
+    return not report.ok
+
+
+def _export(opened, folder: Path, key: str | None, output: dict, as_json: bool) -> None:
+    from store.interop import export_traceforge
+
+    output["exported"] = [str(path) for path in export_traceforge(opened, folder, [key] if key else None)]
+    if not as_json:
+        console.print(f"exported {len(output['exported'])} episode(s) to {folder}")
+
+
+def _show_video(opened, key: str, config: str | None, render: Path | None, sample: int, output: dict, as_json: bool) -> None:
+    from store.summary import video_details
+
+    details = video_details(opened, key, config)
+    output["video"] = details
+    if render is not None:
+        from store.render import render_sample
+
+        output["render"] = str(render_sample(opened.read_samples(details["key"], details["config"]), sample, render))
+    if not as_json:
+        _print_video(details)
+        if render is not None:
+            console.print(f"rendered sample {sample} to {render}")
 
 
 def register(app: typer.Typer) -> None:
