@@ -35,6 +35,7 @@ class ControlConfig:
         tracking_cycles: ... for this many consecutive cycles before it is a fault.
         load_limit: largest allowed |load|, fraction of the servo's max torque.
         load_every: read loads every this many cycles (each read costs bus time).
+        load_reads: consecutive over-limit load readings that make an overload fault.
         progress_every: report progress every this many cycles.
         max_retries: consecutive cycles with a bus error tolerated before stopping.
         settle_time: longest wait after the plan ends for the servos to reach the last goal, s.
@@ -50,6 +51,7 @@ class ControlConfig:
     tracking_cycles: int = 25
     load_limit: float = 0.95
     load_every: int = 5
+    load_reads: int = 2
     progress_every: int = 10
     max_retries: int = 3
     settle_time: float = 1.5
@@ -177,6 +179,7 @@ class _PlausibleReader:
 def _loop(arm, times, table, config: ControlConfig, clock, on_progress) -> ControlResult:
     bus = _Bus(arm, config.max_retries)
     read_positions = _PlausibleReader(arm, config, clock)
+    watch_load = _LoadWatch(bus, arm, config)
     period = 1.0 / config.rate_hz
     start = clock()
     deadline, cycles, late, over, worst = start, 0, 0, 0, 0.0
@@ -199,7 +202,7 @@ def _loop(arm, times, table, config: ControlConfig, clock, on_progress) -> Contr
                 )
             bus.call("writing goals", arm.write_goals, clamp_step(planned, present, config.max_step))
         if cycles % config.load_every == 0:
-            _watch_load(bus, arm, config)
+            watch_load()
         if on_progress is not None and cycles % config.progress_every == 0:
             on_progress(min(elapsed, float(times[-1])), float(times[-1]))
         cycles += 1
@@ -218,13 +221,25 @@ def _loop(arm, times, table, config: ControlConfig, clock, on_progress) -> Contr
     return ControlResult(cycles, duration, cycles / max(duration, 1e-9), late, worst, bus.retries, present)
 
 
-def _watch_load(bus: _Bus, arm, config: ControlConfig) -> None:
-    loads = bus.call("reading loads", arm.read_loads)
-    if loads is not None and (np.abs(loads) > config.load_limit).any():
-        motor = int(np.argmax(np.abs(loads)))
-        raise ControlError(
-            f"motor {motor} load {loads[motor]:+.2f} exceeds {config.load_limit} of max torque: the arm is blocked"
-        )
+class _LoadWatch:
+    """Faults when a motor's |load| exceeds the limit on `load_reads` consecutive load readings
+    (one odd reading, e.g. a misattributed reply, is not an overload; a blocked joint persists)."""
+
+    def __init__(self, bus: _Bus, arm, config: ControlConfig):
+        self.bus, self.arm, self.config, self.over = bus, arm, config, 0
+
+    def __call__(self) -> None:
+        loads = self.bus.call("reading loads", self.arm.read_loads)
+        if loads is None:
+            return
+        excess = np.abs(loads) > self.config.load_limit
+        self.over = self.over + 1 if excess.any() else 0
+        if self.over >= self.config.load_reads:
+            motor = int(np.argmax(np.abs(loads)))
+            raise ControlError(
+                f"motor {motor} load {loads[motor]:+.2f} exceeds {self.config.load_limit} of max torque "
+                f"on {self.over} readings: the arm is blocked"
+            )
 
 
 def safe_stop(arm, rest: np.ndarray, config: ControlConfig = ControlConfig(),
