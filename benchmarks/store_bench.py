@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from store.dataset import TraceDataset, collate_samples
+from store.dataset import TraceDataset, VideoBlockSampler, collate_samples
 from store.samples import VideoSamples
 from store.trace import NUM_POINTS, grid_points, retarget_arc_length
 from store.trace_store import TraceStore
@@ -112,6 +112,16 @@ def bench_reads(location: Path, total: int, seed: int) -> None:
         uncached[index]
     emit(metric="read_random_no_cache", samples_per_s=round(len(subset) / (time.perf_counter() - start), 1),
          samples=len(subset), note="cache of one video: every item decodes its whole video group")
+    small = TraceDataset(location)
+    small.cache_bytes = 4 * small._block(0).nbytes  # a store 10x larger than the cache
+    for name, sampler in (("shuffle", torch.randperm(total, generator=torch.Generator().manual_seed(seed)).tolist()),
+                          ("video_blocks", list(VideoBlockSampler(small, block_videos=4, seed=seed)))):
+        small._cache.clear()
+        start = time.perf_counter()
+        for index in sampler:
+            small[index]
+        emit(metric="read_small_cache", order=name, cache_videos=4, samples_per_s=round(total / (time.perf_counter() - start), 1),
+             samples=total, note="store larger than the cache: fully random order vs VideoBlockSampler")
     for workers in (0, 2):
         loader = torch.utils.data.DataLoader(TraceDataset(location), batch_size=32, shuffle=True, num_workers=workers,
                                              collate_fn=collate_samples, generator=torch.Generator().manual_seed(seed),
