@@ -70,7 +70,7 @@ class TraceDataset(torch.utils.data.Dataset):
         self.steps = steps
         self.cache_bytes = int(cache_bytes)
         infos = {info.key: info for info in self._store.videos()}
-        chosen = sorted(infos) if keys is None else [self._store.resolve(key) for key in keys]
+        chosen = sorted(infos) if keys is None else [self._store.resolve(key, among=list(infos)) for key in keys]
         self.entries: list[tuple[str, str, int]] = []  # (video key, config hash, samples)
         self.instructions: dict[str, list[str]] = {}
         for key in chosen:

@@ -213,16 +213,22 @@ class TraceStore:
                 infos.append(VideoInfo(key=key, attrs=attrs, forge=forge, num_samples=samples))
         return infos
 
-    def resolve(self, prefix: str) -> str:
+    def resolve(self, prefix: str, among: list[str] | None = None) -> str:
         """The unique published video key starting with `prefix` (like a git hash prefix).
 
+        Args:
+            prefix: hex prefix (any case).
+            among: published keys already listed (skips rescanning the store when resolving many).
         Raises:
             KeyLookupError: the prefix is not hex, matches no video, or matches several.
         """
         text = str(prefix).strip().lower()
         if not re.fullmatch(r"[0-9a-f]{1,64}", text):
             raise KeyLookupError(f"'{prefix}' is not a video key prefix; keys are hex, list them with `tracegen inspect STORE`")
-        matches = [key for key in self._candidate_keys(text) if self.forge_configs(key)]
+        if among is None:
+            matches = [key for key in self._candidate_keys(text) if self.forge_configs(key)]
+        else:
+            matches = sorted(key for key in among if key.startswith(text))
         if not matches:
             raise KeyLookupError(f"no video in {self.location} matches key prefix '{prefix}'; list keys with `tracegen inspect {self.location}`")
         if len(matches) > 1:
