@@ -8,6 +8,7 @@ the store lazily and keeps its own cache.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,7 @@ class TraceDataset(torch.utils.data.Dataset):
             self.instructions[key] = [str(text) for text in infos[key].attrs.get("instructions", [])]
         self.offsets = np.concatenate([[0], np.cumsum([count for _, _, count in self.entries])]).astype(np.int64)
         self._cache: OrderedDict[int, _VideoBlock] = OrderedDict()
+        self._opened_in = os.getpid()
 
     @property
     def keys(self) -> list[str]:
@@ -109,8 +111,9 @@ class TraceDataset(torch.utils.data.Dataset):
         if block is not None:
             self._cache.move_to_end(video)
             return block
-        if self._store is None:
+        if self._store is None or self._opened_in != os.getpid():  # a forked worker opens its own store
             self._store = TraceStore.open(self.location, mode="r")
+            self._opened_in = os.getpid()
         key, cfg, count = self.entries[video]
         arrays = self._store.read_group(key, cfg, DATASET_ARRAYS, steps=self.steps)
         image = arrays["image"]
