@@ -11,3 +11,11 @@ class VideoReadError(ForgeError, OSError):
 
 class InputError(ForgeError, ValueError):
     """Bad forge input: a sidecar that does not parse, depth of the wrong shape, a bad option."""
+
+
+class ReconstructionError(ForgeError, RuntimeError):
+    """Structure-from-motion could not recover the camera (too little parallax or texture)."""
+
+
+class DepthError(InputError):
+    """Sensor depth that does not fit its video (frame count, size) or cannot be read."""

@@ -1,0 +1,224 @@
+"""Lift 2D grid tracks to `(u, v, z)` in the reference (query) camera, removing camera motion.
+
+Four ways, one per depth source:
+- `lift_with_depth`: sensor depth at each frame, unprojected in that frame's camera, moved to the
+  reference camera with the known poses.
+- `lift_sfm`: no sensor depth, moving camera, SfM poses and sparse points. A point whose track fits a
+  fixed world point (multi-view triangulation, small reprojection error) is static: its 3D position
+  is that point. The other points move: their query-frame depth comes from the sparse scene depth
+  around them, and their later positions from one rigid motion fitted to all of them by PnP
+  (rigid-cluster PnP from their query-frame positions). Metric-free: the reconstruction's scale.
+- `lift_2d_static`: static camera, no depth: `u, v` as tracked, z NaN.
+- `lift_2d_homography`: moving camera, no depth: `u, v` mapped back to the reference image by the
+  background homography of each frame (exact for a distant or planar background), z NaN.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from forge.depth import sample_depth
+from forge.tracking import GridTracks
+from store.trace import project, unproject
+
+STATIC_REPROJECTION_PX = 2.0  # a track within this of a fixed world point is static
+MIN_TRIANGULATION_DEG = 2.0  # below this parallax a triangulated point is too uncertain
+MIN_TRIANGULATION_FRAMES = 8  # ... and with fewer frames its residual says little
+
+
+def relative_poses(world_to_camera: np.ndarray) -> np.ndarray:
+    """(F, 4, 4) transforms from camera t to camera 0 (the reference): `T_0 @ inv(T_t)`."""
+    return np.einsum("ij,njk->nik", world_to_camera[0], np.linalg.inv(world_to_camera))
+
+
+def lift_with_depth(track: GridTracks, depth: np.ndarray, intrinsics: np.ndarray,
+                    world_to_camera: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sensor-depth lifting.
+
+    Args:
+        track: K points over F frames.
+        depth: (F, H, W) metres for the track's frames, NaN unknown.
+        intrinsics: (3, 3).
+        world_to_camera: (F, 4, 4) for the track's frames.
+    Returns:
+        raw (K, F, 3) `(u, v, z)` in the reference camera, visible (K, F) bool.
+    """
+    num_points, num_frames = track.visible.shape
+    cam_to_ref = relative_poses(world_to_camera)  # (F, 4, 4)
+    raw = np.full((num_points, num_frames, 3), np.nan)
+    for f in range(num_frames):
+        z = sample_depth(depth[f], track.uv[:, f])  # (K,)
+        xyz = unproject(np.concatenate([track.uv[:, f], z[:, None]], 1), intrinsics)  # (K, 3) camera f
+        xyz_ref = xyz @ cam_to_ref[f, :3, :3].T + cam_to_ref[f, :3, 3]
+        raw[:, f] = project(xyz_ref, intrinsics)
+    if np.allclose(cam_to_ref, np.eye(4)):  # static camera: keep the tracked pixels exactly
+        raw[..., :2] = track.uv
+    visible = track.visible & np.isfinite(raw).all(-1)
+    return raw, visible
+
+
+def lift_2d_static(track: GridTracks) -> tuple[np.ndarray, np.ndarray]:
+    """Static camera, no depth: (K, F, 3) with z NaN, and visibility as tracked."""
+    raw = np.concatenate([track.uv, np.full(track.uv.shape[:2] + (1,), np.nan)], -1).astype(np.float64)
+    return raw, track.visible.copy()
+
+
+def lift_2d_homography(track: GridTracks, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Moving camera, no depth: undo each frame's background homography (RANSAC over the grid).
+
+    Returns:
+        raw (K, F, 3) with z NaN, visible (K, F) (false for frames whose homography failed).
+    """
+    cv2.setRNGSeed(seed)
+    raw, visible = lift_2d_static(track)
+    grid = track.uv[:, 0]
+    for f in range(1, track.num_frames):
+        seen = track.visible[:, f]
+        if seen.sum() < 8:
+            visible[:, f] = False
+            continue
+        homography, _ = cv2.findHomography(track.uv[seen, f], grid[seen], cv2.RANSAC, 2.0)
+        if homography is None:
+            visible[:, f] = False
+            continue
+        mapped = cv2.perspectiveTransform(track.uv[:, f].reshape(-1, 1, 2).astype(np.float64), homography)
+        raw[:, f, :2] = mapped.reshape(-1, 2)
+    raw[~visible] = np.nan
+    return raw, visible
+
+
+def sparse_depth(points_world: np.ndarray, world_to_camera: np.ndarray, intrinsics: np.ndarray,
+                 query_uv: np.ndarray) -> np.ndarray:
+    """Depth at `query_uv` (N, 2) from sparse static world points seen by one camera.
+
+    Inverse depth is interpolated linearly over the Delaunay triangulation of the projected points
+    (exact for planar surfaces, whose inverse depth is affine in the image); outside their hull the
+    nearest point's depth is used.
+
+    Returns:
+        (N,) z in the camera of `world_to_camera`, NaN when fewer than 4 points project in front of it.
+    """
+    from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
+
+    cam = points_world @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]  # (M, 3)
+    cam = cam[np.isfinite(cam).all(1) & (cam[:, 2] > 0)]
+    if len(cam) < 4:
+        return np.full(len(query_uv), np.nan)
+    uvz = project(cam, intrinsics)  # (M, 3)
+    inverse = 1.0 / uvz[:, 2]
+    query = np.nan_to_num(query_uv, nan=-1e6)
+    values = LinearNDInterpolator(uvz[:, :2], inverse)(query)  # (N,)
+    outside = ~np.isfinite(values)
+    if outside.any():
+        values[outside] = NearestNDInterpolator(uvz[:, :2], inverse)(query[outside])
+    depth = 1.0 / values
+    depth[~np.isfinite(query_uv).all(-1)] = np.nan
+    return depth
+
+
+def triangulate_tracks(uv: np.ndarray, visible: np.ndarray, world_to_camera: np.ndarray,
+                       intrinsics: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear (DLT) triangulation of every track as a fixed world point.
+
+    Args:
+        uv: (K, F, 2), visible: (K, F), world_to_camera: (F, 4, 4).
+    Returns:
+        points (K, 3) world, residual (K,) RMS reprojection error in px, parallax (K,) degrees.
+    """
+    num_points = uv.shape[0]
+    projections = intrinsics @ world_to_camera[:, :3, :]  # (F, 3, 4)
+    centres = np.einsum("nji,nj->ni", world_to_camera[:, :3, :3], -world_to_camera[:, :3, 3])  # (F, 3)
+    points = np.full((num_points, 3), np.nan)
+    residual = np.full(num_points, np.inf)
+    parallax = np.zeros(num_points)
+    for k in range(num_points):
+        frames = np.flatnonzero(visible[k])
+        if len(frames) < 3:
+            continue
+        rows = []
+        for f in frames:
+            u, v = uv[k, f]
+            rows += [u * projections[f, 2] - projections[f, 0], v * projections[f, 2] - projections[f, 1]]
+        _, _, vt = np.linalg.svd(np.asarray(rows))
+        homogeneous = vt[-1]
+        if abs(homogeneous[3]) < 1e-12:
+            continue
+        point = homogeneous[:3] / homogeneous[3]
+        cam = np.einsum("fij,j->fi", world_to_camera[frames, :3, :3], point) + world_to_camera[frames, :3, 3]
+        if (cam[:, 2] <= 0).any():
+            continue
+        reprojected = project(cam, intrinsics)[:, :2]
+        points[k] = point
+        residual[k] = float(np.sqrt(((reprojected - uv[k, frames]) ** 2).sum(-1).mean()))
+        rays = (point - centres[frames]) / np.linalg.norm(point - centres[frames], axis=1, keepdims=True)
+        parallax[k] = float(np.degrees(np.arccos(np.clip(rays @ rays.T, -1, 1)).max()))
+    return points, residual, parallax
+
+
+def lift_sfm(track: GridTracks, world_to_camera: np.ndarray, intrinsics: np.ndarray,
+             scene_points: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Lifting from a reconstruction (see the module docstring).
+
+    Args:
+        track: K points over F frames.
+        world_to_camera: (F, 4, 4) SfM poses of the track's frames.
+        intrinsics: (3, 3).
+        scene_points: (M, 3) triangulated static world points of the segment.
+    Returns:
+        raw (K, F, 3) in the reference camera, visible (K, F), stats {static, moving, pnp_frames}.
+    """
+    uv, seen = track.uv.astype(np.float64), track.visible
+    points, residual, parallax = triangulate_tracks(uv, seen, world_to_camera, intrinsics)
+    query_z = sparse_depth(scene_points, world_to_camera[0], intrinsics, uv[:, 0])  # (K,)
+    query_world = _to_world(unproject(np.concatenate([uv[:, 0], query_z[:, None]], 1), intrinsics), world_to_camera[0])
+    static = residual < STATIC_REPROJECTION_PX
+    well_placed = static & (parallax >= MIN_TRIANGULATION_DEG) & (seen.sum(1) >= MIN_TRIANGULATION_FRAMES)
+    world_static = np.where(well_placed[:, None], points, query_world)  # (K, 3)
+    moving = np.isfinite(residual) & ~static & np.isfinite(query_world).all(-1)
+    static |= ~np.isfinite(residual)  # seen too briefly to tell: held at its query-frame depth
+
+    num_points, num_frames = seen.shape
+    cam_to_ref = relative_poses(world_to_camera)
+    world_to_ref = world_to_camera[0]
+    raw = np.full((num_points, num_frames, 3), np.nan)
+    ref_static = world_static @ world_to_ref[:3, :3].T + world_to_ref[:3, 3]  # (K, 3)
+    raw[static] = project(ref_static[static], intrinsics)[:, None, :]
+    visible = seen & static[:, None] & np.isfinite(raw).all(-1)
+    pnp_frames = 0
+    if moving.sum() >= 6:
+        raw[moving, 0] = project(ref_static[moving], intrinsics)
+        visible[moving, 0] = seen[moving, 0]
+        cv2.setRNGSeed(seed)
+        for f in range(1, num_frames):
+            cam = _rigid_pnp(query_world[moving], uv[moving, f], seen[moving, f], intrinsics)
+            if cam is None:
+                continue
+            pnp_frames += 1
+            ref = cam @ cam_to_ref[f, :3, :3].T + cam_to_ref[f, :3, 3]
+            raw[moving, f] = project(ref, intrinsics)
+            visible[moving, f] = seen[moving, f]
+    raw[~visible] = np.nan
+    return raw, visible, {"static": int(static.sum()), "moving": int(moving.sum()), "pnp_frames": pnp_frames}
+
+
+def _to_world(points_cam: np.ndarray, world_to_camera: np.ndarray) -> np.ndarray:
+    rotation, translation = world_to_camera[:3, :3], world_to_camera[:3, 3]
+    return (points_cam - translation) @ rotation
+
+
+def _rigid_pnp(object_world: np.ndarray, image_uv: np.ndarray, seen: np.ndarray,
+               intrinsics: np.ndarray) -> np.ndarray | None:
+    """Camera-frame positions (N, 3) of a rigid cluster at one frame, or None when PnP fails."""
+    if seen.sum() < 6:
+        return None
+    ok, rvec, tvec, inliers = cv2.solvePnPRansac(
+        object_world[seen], image_uv[seen], intrinsics, None, reprojectionError=3.0, iterationsCount=200,
+        flags=cv2.SOLVEPNP_EPNP,
+    )
+    if not ok or inliers is None or len(inliers) < 6:
+        return None
+    inliers = inliers.ravel()
+    rvec, tvec = cv2.solvePnPRefineLM(object_world[seen][inliers], image_uv[seen][inliers], intrinsics, None, rvec, tvec)
+    rotation, _ = cv2.Rodrigues(rvec)
+    return object_world @ rotation.T + tvec.ravel()
