@@ -2,8 +2,8 @@
 
 Condition: image tokens (+ depth features or the learned "no depth" token) and instruction tokens,
 mixed by `cond_layers` transformer layers. Trace tokens: patches of `point_patch` x `point_patch` grid
-points x `time_patch` steps of the noisy normalised deltas, plus the points' start positions and the
-image feature under them. Each block: adaLN-modulated self-attention, cross-attention to the
+points x `time_patch` steps of the noisy normalised deltas, plus the points' start positions, the
+input pixel colour under each point and the (mixed) image feature under the patch. Each block: adaLN-modulated self-attention, cross-attention to the
 condition, adaLN-modulated MLP; adaLN gates and the output layer start at zero (DiT), so an untrained
 network predicts zero velocity (prediction "v") or zero deltas (prediction "x", whose velocity is
 then the exact flow towards zero). A learned null condition replaces the whole condition under
@@ -43,6 +43,7 @@ class Condition:
         pooled: (B, width) summary added to the time embedding for adaLN.
         point_features: (B, P, width) image features under each spatial trace patch (P = (20/p)^2).
         start: (B, K, 3) normalised start positions.
+        point_colours: (B, K, 3) input-image RGB in [-1, 1] under each start position.
     """
 
     tokens: torch.Tensor
@@ -50,6 +51,7 @@ class Condition:
     pooled: torch.Tensor
     point_features: torch.Tensor
     start: torch.Tensor
+    point_colours: torch.Tensor
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -138,7 +140,7 @@ class TraceFlowNet(nn.Module):
         self.null_tokens = nn.Parameter(torch.randn(num_cond, w) * 0.02)
         self.null_point_feature = nn.Parameter(torch.zeros(w))
         self.point_feature_proj = nn.Linear(w, w)
-        self.token_in = nn.Linear(p * p * tp * 3 + p * p * 3, w)
+        self.token_in = nn.Linear(p * p * (tp * 3 + 6), w)
         self.token_position = nn.Parameter(torch.randn(self.spatial_tokens * self.time_tokens, w) * 0.02)
         self.time_mlp = nn.Sequential(nn.Linear(256, w), nn.SiLU(), nn.Linear(w, w))
         self.pooled_proj = nn.Linear(w, w)
@@ -180,7 +182,10 @@ class TraceFlowNet(nn.Module):
         point_features = torch.where(drop[:, None, None], self.null_point_feature.expand_as(point_features), point_features)
         keep = (~pad).unsqueeze(-1).float()  # (B, N, 1)
         pooled = (tokens * keep).sum(1) / keep.sum(1)  # (B, C)
-        return Condition(tokens=tokens, pad=pad, pooled=pooled, point_features=point_features, start=start)
+        colours = F.grid_sample(image, (start[..., :2] * 2.0 - 1.0).unsqueeze(2), align_corners=False)  # (B, 3, K, 1)
+        colours = colours.squeeze(-1).transpose(1, 2)  # (B, K, 3)
+        colours = torch.where(drop[:, None, None], torch.zeros_like(colours), colours)
+        return Condition(tokens, pad, pooled, point_features, start, colours)
 
     def _encode_text(self, texts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
         if isinstance(self.text_encoder, HashedTextEncoder):
@@ -207,13 +212,13 @@ class TraceFlowNet(nn.Module):
         x = x.view(b, n, p, n, p, s, d).permute(0, 1, 3, 2, 4, 5, 6)  # (B, n, n, p, p, S, D)
         return x.reshape(b, n * n, p * p * s, d)
 
-    def tokenize(self, x: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
-        """Noisy deltas (B, K, S, 3) and starts (B, K, 3) -> token inputs (B, P*Tt, p*p*(tp*3 + 3))."""
+    def tokenize(self, x: torch.Tensor, point_inputs: torch.Tensor) -> torch.Tensor:
+        """Noisy deltas (B, K, S, 3) and per-point inputs (B, K, D) -> tokens (B, P*Tt, p*p*(tp*3 + D))."""
         b, p, tp = x.shape[0], self.cfg.point_patch, self.cfg.time_patch
         n = GRID_SIZE // p
         x = x.reshape(b, n, p, n, p, self.time_tokens, tp, 3).permute(0, 1, 3, 5, 2, 4, 6, 7)  # (B,n,n,Tt,p,p,tp,3)
         x = x.reshape(b, n * n, self.time_tokens, p * p * tp * 3)
-        s = self._patchify_points(start.unsqueeze(2)).reshape(b, n * n, 1, p * p * 3)  # (B, P, 1, p*p*3)
+        s = self._patchify_points(point_inputs.unsqueeze(2)).reshape(b, n * n, 1, -1)  # (B, P, 1, p*p*D)
         tokens = torch.cat([x, s.expand(-1, -1, self.time_tokens, -1)], dim=-1)  # (B, P, Tt, F)
         return tokens.reshape(b, n * n * self.time_tokens, -1)
 
@@ -227,7 +232,8 @@ class TraceFlowNet(nn.Module):
     # -------------------------------------------------------------------------------- velocity
     def velocity(self, x: torch.Tensor, t: torch.Tensor, cond: Condition) -> torch.Tensor:
         """Velocity of noisy normalised deltas x (B, K, S, 3) at flow times t (B,) -> (B, K, S, 3)."""
-        tokens = self.token_in(self.tokenize(x, cond.start)) + self.token_position  # (B, P*Tt, C)
+        point_inputs = torch.cat([cond.start, cond.point_colours], dim=-1)  # (B, K, 6)
+        tokens = self.token_in(self.tokenize(x, point_inputs)) + self.token_position  # (B, P*Tt, C)
         b, c = tokens.shape[0], tokens.shape[-1]
         point = cond.point_features.unsqueeze(2).expand(-1, -1, self.time_tokens, -1).reshape(b, -1, c)
         tokens = tokens + point

@@ -33,13 +33,20 @@ def test_straight_path_integrates_exactly_with_any_step_count(sampler, steps):
 
 
 def test_time_dependent_field_euler_first_order_heun_second_order():
-    """dx/dt = 2t has x(1) = x(0) + 1: Euler errs by 1/n exactly, Heun (trapezoid) is exact."""
+    """dx/dt = 2t has x(1) = x(0) + 1: Euler errs by 1/n exactly; Heun's trapezoids are exact and only
+    its final Euler step errs, by h^2 = 1/n^2."""
     field = lambda x, t: (2 * t).reshape(-1, 1).expand_as(x)  # noqa: E731
     start = torch.zeros(1, 1, dtype=torch.float64)
     for steps in (1, 4, 10):
         euler = integrate(field, start, steps, "euler").item()
         assert euler == pytest.approx(1.0 - 1.0 / steps, abs=1e-12)
-        assert integrate(field, start, steps, "heun").item() == pytest.approx(1.0, abs=1e-12)
+        assert integrate(field, start, steps, "heun").item() == pytest.approx(1.0 - 1.0 / steps**2, abs=1e-12)
+
+
+def test_heun_calls_the_field_twice_per_step_but_once_on_the_last():
+    calls = []
+    integrate(lambda x, t: calls.append(t[0].item()) or x, torch.ones(1, 1), 4, "heun")
+    assert calls == pytest.approx([0.0, 0.25, 0.25, 0.5, 0.5, 0.75, 0.75])
 
 
 def test_heun_beats_euler_on_exponential_growth():
@@ -48,7 +55,7 @@ def test_heun_beats_euler_on_exponential_growth():
     errors = {
         (s, n): abs(integrate(lambda x, t: x, start, n, s).item() - math.e) for s in ("euler", "heun") for n in (10, 20)
     }
-    assert errors["heun", 10] < errors["euler", 10] / 20
+    assert errors["heun", 10] < errors["euler", 10] / 7
     assert errors["euler", 10] / errors["euler", 20] == pytest.approx(2.0, rel=0.1)
     assert errors["heun", 10] / errors["heun", 20] == pytest.approx(4.0, rel=0.1)
 

@@ -31,8 +31,8 @@ def test_tokenize_untokenize_round_trip(patch):
     cfg = preset("tiny", depth=1, point_patch=patch[0], time_patch=patch[1])
     model = TraceFlowNet(cfg)
     x = torch.randn(2, 400, 32, 3)
-    tokens = model.tokenize(x, torch.zeros(2, 400, 3))
-    assert tokens.shape == (2, cfg.num_tokens, patch[0] ** 2 * (patch[1] * 3 + 3))
+    tokens = model.tokenize(x, torch.zeros(2, 400, 6))
+    assert tokens.shape == (2, cfg.num_tokens, patch[0] ** 2 * (patch[1] * 3 + 6))
     torch.testing.assert_close(model.untokenize(tokens[..., : patch[0] ** 2 * patch[1] * 3]), x)
 
 
