@@ -221,15 +221,16 @@ class KinematicChain:
         for iterations in range(1, config.max_iterations + 1):  # noqa: B007 (reported after the loop)
             jac, tool = self.jacobian(joints)
             error = target - tool[:3, 3]  # (3,) metres
-            jac_pos = jac[:3]  # (3, n)
-            pos_inverse = jac_pos.T @ np.linalg.inv(jac_pos @ jac_pos.T + damping_sq * np.eye(3))  # (n, 3)
-            step = pos_inverse @ error  # (n,)
+            rot_error = None
             if target_rotation is not None and config.orientation_gain > 0:
                 rot_error = config.orientation_gain * rotation_log(target_rotation @ tool[:3, :3].T)  # (3,)
-                null = self._null_projector(jac_pos)  # (n, n)
-                jac_rot = jac[3:] @ null  # (3, n)
-                residual = rot_error - jac[3:] @ step
-                step = step + null @ (jac_rot.T @ np.linalg.solve(jac_rot @ jac_rot.T + damping_sq * np.eye(3), residual))
+            step = self._step(jac, error, rot_error, damping_sq)
+            # A joint at a limit that the step pushes further out is locked and the step re-solved, so
+            # the other joints take over its share instead of the clamp silently dropping it.
+            pushing = ((joints <= self.lower + config.limit_margin + 1e-12) & (step < 0)) | (
+                (joints >= self.upper - config.limit_margin - 1e-12) & (step > 0))
+            if pushing.any():
+                step = self._step(jac * ~pushing, error, rot_error, damping_sq)
             largest = float(np.abs(step).max())
             if largest > config.max_joint_step:
                 step *= config.max_joint_step / largest
@@ -241,6 +242,23 @@ class KinematicChain:
             ):
                 break
         return self._result(joints, target, target_rotation, iterations, config)
+
+    def _step(self, jac: np.ndarray, error: np.ndarray, rot_error: np.ndarray | None, damping_sq: float) -> np.ndarray:
+        """(n,) joint step: damped least squares on position, orientation in its null space.
+
+        Args:
+            jac: (6, n) Jacobian (locked joints have zero columns). error: (3,) position error, m.
+            rot_error: (3,) orientation correction, rad, or None. damping_sq: lambda squared.
+        """
+        jac_pos = jac[:3]  # (3, n)
+        pos_inverse = jac_pos.T @ np.linalg.inv(jac_pos @ jac_pos.T + damping_sq * np.eye(3))  # (n, 3)
+        step = pos_inverse @ error  # (n,)
+        if rot_error is None:
+            return step
+        null = self._null_projector(jac_pos)  # (n, n)
+        jac_rot = jac[3:] @ null  # (3, n)
+        residual = rot_error - jac[3:] @ step
+        return step + null @ (jac_rot.T @ np.linalg.solve(jac_rot @ jac_rot.T + damping_sq * np.eye(3), residual))
 
     def _result(self, joints, target, target_rotation, iterations, config) -> IKResult:
         tool = self.forward(joints)

@@ -124,3 +124,14 @@ def test_unreachable_target_is_not_converged_and_respects_limits():
 def test_bad_joint_vector_names_the_fix():
     with pytest.raises(KinematicsError, match="5 finite angles"):
         SO101.forward(np.zeros(6))
+
+
+def test_joint_at_its_limit_is_locked_and_the_others_reach_the_position():
+    # The orientation goal wants wrist_flex 0.3 rad past its limit; the position is reachable within limits.
+    beyond = np.array([0.2, -0.9, 0.8, SO101.upper[3] + 0.3, 0.1])
+    goal_rotation = SO101.forward(beyond)[:3, :3]
+    inside = np.array([0.2, -0.9, 0.8, SO101.upper[3] - 0.05, 0.1])
+    target = SO101.forward(inside)[:3, 3]
+    result = SO101.inverse(target, READY, goal_rotation, IKConfig(limit_margin=0.02))
+    assert result.position_error < 1e-4  # position wins; the wrist stops at its limit (with margin)
+    assert result.joints[3] <= SO101.upper[3] - 0.02 + 1e-12
