@@ -87,7 +87,7 @@ def _save_plan(path: Path, prepared) -> None:
 def execute_command(
     trace: Annotated[Path, typer.Argument(help="Trace .npz written by `tracegen predict`.")],
     camera_to_base: Annotated[Path, typer.Option("--camera-to-base", help="Camera-to-base calibration JSON.")],
-    robot: Annotated[str, typer.Option("--robot", help="Arm type: so101 or so100.")] = "so101",
+    robot: Annotated[str, typer.Option("--robot", help="Arm type: so101 (the arm with a kinematic table).")] = "so101",
     port: Annotated[str | None, typer.Option("--port", help="Serial port or URL (/dev/ttyACM0, an emulator's pty).")] = None,
     calibration: Annotated[Path | None, typer.Option("--calibration", help="Arm calibration JSON (tracegen robot calibrate).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan and check only; open no port.")] = False,
