@@ -164,6 +164,9 @@ class TrainConfig:
         flip_prob: probability of a horizontal flip (u flips with the image).
         crop_scale: smallest side fraction kept by the random crop (1.0 disables cropping).
         jitter: colour-jitter strength (brightness, contrast, saturation in +-jitter).
+        time_logit_mean, time_logit_std: flow times are sampled as sigmoid(N(mean, std)) (logit-normal,
+            as JiT does for x-prediction: mostly noisy times, where the condition matters); std 0 samples
+            uniformly.
         log_every: report progress every this many steps.
         threads: torch CPU threads (0 keeps torch's default).
         provenance: free-form description of the training data, stored in config.json.
@@ -190,6 +193,8 @@ class TrainConfig:
     flip_prob: float = 0.5
     crop_scale: float = 0.8
     jitter: float = 0.2
+    time_logit_mean: float = -0.8
+    time_logit_std: float = 0.8
     log_every: int = 10
     threads: int = 0
     provenance: dict = field(default_factory=dict)

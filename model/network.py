@@ -197,11 +197,9 @@ class TraceFlowNet(nn.Module):
 
     def _features_at_patches(self, feature_map: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
         """Bilinear features (B, C, h, w) at each spatial patch's mean start position -> (B, P, C)."""
-        p = self.cfg.point_patch
         centres = self._patchify_points(start[..., :2].unsqueeze(2)).mean(2)  # (B, P, 2)
         grid = (centres * 2.0 - 1.0).unsqueeze(2)  # (B, P, 1, 2) in [-1, 1], x then y
         sampled = F.grid_sample(feature_map, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        del p
         return sampled.squeeze(-1).transpose(1, 2)  # (B, P, C)
 
     # ---------------------------------------------------------------------------- tokenisation

@@ -122,11 +122,17 @@ def _to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
-def _flow_loss(model, batch: dict, generator: torch.Generator, cond_dropout: float, device) -> torch.Tensor:
-    """Masked rectified-flow loss of one batch; noise, times and dropout come from `generator`."""
+def _flow_loss(model, batch: dict, generator: torch.Generator, cond_dropout: float, device, time_logit=(0.0, 0.0)):
+    """Masked rectified-flow loss of one batch; noise, times and dropout come from `generator`.
+
+    Times are logit-normal with (mean, std) = `time_logit`, uniform when std is 0.
+    """
     data = batch["deltas"]  # (B, K, S, 3)
     noise = torch.randn(data.shape, generator=generator).to(device)
-    t = torch.rand(data.shape[0], generator=generator).to(device)  # (B,)
+    if time_logit[1] > 0:
+        t = torch.sigmoid(time_logit[0] + time_logit[1] * torch.randn(data.shape[0], generator=generator)).to(device)
+    else:
+        t = torch.rand(data.shape[0], generator=generator).to(device)  # (B,)
     drop = (torch.rand(data.shape[0], generator=generator) < cond_dropout).to(device)  # (B,)
     x_t, target = sample_path(data, noise, t)
     with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -250,7 +256,8 @@ def _train_step(run: _Run, batch: dict) -> float:
     for group in run.optimizer.param_groups:
         group["lr"] = lr
     generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + run.step * 1009 + run.rank)
-    loss = _flow_loss(run.model, _to_device(batch, run.device), generator, run.model_cfg.cond_dropout, run.device)
+    time_logit = (cfg.time_logit_mean, cfg.time_logit_std)
+    loss = _flow_loss(run.model, _to_device(batch, run.device), generator, run.model_cfg.cond_dropout, run.device, time_logit)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.grad_clip > 0:

@@ -3,8 +3,8 @@
 import numpy as np
 
 from model.augment import CropBox, color_jitter, crop, flip_horizontal, random_crop_box
-from model.samples import AugmentConfig, SampleTransform
 from model.config import preset
+from model.samples import AugmentConfig, SampleTransform
 from model.synthetic import SyntheticTraceDataset
 from store.trace import grid_points
 

@@ -5,9 +5,9 @@ import torch
 
 from model.config import preset
 from model.encoders import (
+    FEATURES_PER_WORD,
     ConvStem,
     DepthEncoder,
-    FEATURES_PER_WORD,
     build_image_encoder,
     hash_instructions,
     save_image_backbone,
