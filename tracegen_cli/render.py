@@ -2,8 +2,8 @@
 
 `render_trace_overlay` draws a trace (K points x L steps of `(u, v, z)` in the image's pixels) as two
 panels side by side: the photo with every point's path coloured from dark purple (start) to yellow
-(last step), and a grey copy with the same paths coloured by z-depth (red near, blue far) with a
-colour bar in metres; a 2D-only trace (z NaN) says so in that panel. A banner on top carries the
+(last step), and a grey copy with the same paths coloured by z-depth (red near, blue far; the range
+spans the moving points' z) with a colour bar in metres; points that barely move are small dots; a 2D-only trace (z NaN) says so in that panel. A banner on top carries the
 title (instruction, checkpoint). Small images are upscaled so lines stay visible. Shared by
 `tracegen predict --render` and anything else that shows traces (e.g. `inspect --render`).
 """
@@ -18,7 +18,7 @@ import numpy as np
 MIN_PANEL_WIDTH = 480  # small images are upscaled by an integer factor to at least this width
 BANNER_HEIGHT = 28  # pixels of the title banner (before nothing: drawn at output scale)
 LEGEND_HEIGHT = 26  # pixels of the colour legend under each panel
-MIN_MOTION_PX = 0.75  # paths shorter than this (image pixels) are drawn as a dot only
+MIN_MOTION_FRACTION = 0.015  # a point moving less than this share of the image's longer side is drawn as a dot
 
 
 def _colormap(values: np.ndarray, cmap: int) -> np.ndarray:
@@ -38,8 +38,19 @@ def _upscale(image: np.ndarray, scale: int) -> np.ndarray:
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
 
 
-def _draw_paths(canvas: np.ndarray, traj: np.ndarray, seen: np.ndarray, colours: np.ndarray, scale: int) -> None:
-    """Draw every point's path; `colours` (K, L, 3) RGB per step; `seen` (K, L) steps to draw.
+def _moving(traj: np.ndarray, seen: np.ndarray, min_motion_px: float) -> np.ndarray:
+    """(K,) bool: the point leaves its first drawn position by at least `min_motion_px` pixels."""
+    first = np.argmax(seen, axis=1)  # (K,)
+    start = traj[np.arange(traj.shape[0]), first, :2]  # (K, 2)
+    shift = np.linalg.norm(traj[..., :2] - start[:, None], axis=-1)  # (K, L)
+    return (np.where(seen, shift, 0.0) >= min_motion_px).any(axis=1)
+
+
+def _draw_paths(
+    canvas: np.ndarray, traj: np.ndarray, seen: np.ndarray, colours: np.ndarray, scale: int, moving: np.ndarray
+) -> None:
+    """Draw every point's path; `colours` (K, L, 3) RGB per step; `seen` (K, L) steps to draw;
+    `moving` (K,) which points get a path (the rest a small dot at their start).
 
     Three passes so nothing hides the motion: a small dark dot at each still point's start, then
     every moving path (a segment takes the colour of its end step), then a dot at each path's end.
@@ -50,27 +61,27 @@ def _draw_paths(canvas: np.ndarray, traj: np.ndarray, seen: np.ndarray, colours:
     points = np.round(((traj[..., :2] + 0.5) * scale - 0.5) * (1 << shift))  # (K, L, 2) fixed-point pixels
     points = np.nan_to_num(points).astype(np.int64)
     thickness = max(1, round(scale / 2))
-    radius = max(1, scale // 2 + 1) << shift
-    firsts, lasts, moving = [], [], []
+    radius = max(1, (scale + 1) // 3) << shift
+    firsts, lasts, paths = [], [], []
     for k in range(traj.shape[0]):
         steps = np.flatnonzero(seen[k])
         if steps.size == 0:
             continue
-        path = traj[k, steps, :2]
-        if np.linalg.norm(path - path[0], axis=-1).max() >= MIN_MOTION_PX:
-            moving.append((k, steps))
+        if moving[k]:
+            paths.append((k, steps))
             lasts.append((k, steps[-1]))
         else:
             firsts.append((k, steps[0]))
     for k, first in firsts:
         cv2.circle(canvas, tuple(points[k, first]), radius, tuple(int(c) for c in colours[k, first]), -1, cv2.LINE_AA, shift)
-    for k, steps in moving:
+    for k, steps in paths:
         for a, b in zip(steps[:-1], steps[1:], strict=True):
             colour = tuple(int(c) for c in colours[k, b])
             cv2.line(canvas, tuple(points[k, a]), tuple(points[k, b]), colour, thickness, cv2.LINE_AA, shift)
-    for k, last in lasts:
-        cv2.circle(canvas, tuple(points[k, last]), radius + (1 << shift), (20, 20, 20), -1, cv2.LINE_AA, shift)
-        cv2.circle(canvas, tuple(points[k, last]), radius, tuple(int(c) for c in colours[k, last]), -1, cv2.LINE_AA, shift)
+    for k, last in lasts:  # an arrow-like end: a dark-rimmed dot in the last step's colour
+        end_radius = radius + (1 << shift)
+        cv2.circle(canvas, tuple(points[k, last]), end_radius + (1 << shift), (20, 20, 20), -1, cv2.LINE_AA, shift)
+        cv2.circle(canvas, tuple(points[k, last]), end_radius, tuple(int(c) for c in colours[k, last]), -1, cv2.LINE_AA, shift)
 
 
 def _legend(width: int, cmap: int, left: str, right: str, label: str) -> np.ndarray:
@@ -78,7 +89,7 @@ def _legend(width: int, cmap: int, left: str, right: str, label: str) -> np.ndar
     import cv2
 
     strip = np.full((LEGEND_HEIGHT, width, 3), 255, dtype=np.uint8)
-    bar_left, bar_right = width // 4, width - width // 4
+    bar_left, bar_right = width // 5, width * 3 // 5
     ramp = _colormap(np.linspace(0.0, 1.0, max(1, bar_right - bar_left)), cmap)  # (n, 3)
     strip[6 : LEGEND_HEIGHT - 6, bar_left:bar_right] = ramp[None]
     font, size = cv2.FONT_HERSHEY_SIMPLEX, 0.42
@@ -101,6 +112,13 @@ def _banner(width: int, title: str) -> np.ndarray:
         text = text[:-1] + "~"
     cv2.putText(strip, text, (6, BANNER_HEIGHT - 9), font, size, (240, 240, 240), 1, cv2.LINE_AA)
     return strip
+
+
+def _z_range(z: np.ndarray, moving: np.ndarray) -> tuple[float, float]:
+    """Colour range of z: the 2nd..98th percentile over the moving points (all points when none move)."""
+    values = z[moving] if np.isfinite(z[moving]).any() else z
+    values = values[np.isfinite(values)]
+    return float(np.percentile(values, 2)), float(np.percentile(values, 98))
 
 
 def _steps_to_draw(traj: np.ndarray, valid: np.ndarray, visible: np.ndarray | None) -> np.ndarray:
@@ -140,23 +158,24 @@ def render_trace_overlay(
     height, width = image.shape[:2]
     scale = max(1, int(np.ceil(MIN_PANEL_WIDTH / width)))
     seen = _steps_to_draw(traj, valid, visible)
+    moving = _moving(traj, seen, MIN_MOTION_FRACTION * max(width, height))
     last = max(1, int(np.flatnonzero(valid).max()) if valid.any() else 1)
 
     time_colours = _colormap(np.arange(traj.shape[1]) / last, cv2.COLORMAP_PLASMA)  # (L, 3)
     time_panel = _upscale(image, scale)
-    _draw_paths(time_panel, traj, seen, np.broadcast_to(time_colours, traj.shape), scale)
+    _draw_paths(time_panel, traj, seen, np.broadcast_to(time_colours, traj.shape), scale, moving)
     time_legend = _legend(time_panel.shape[1], cv2.COLORMAP_PLASMA, "step 0", f"{last}", "time")
 
     grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
     depth_panel = _upscale((grey.astype(np.float32) * 0.6 + 60).astype(np.uint8), scale)
     z = np.where(seen, traj[..., 2], np.nan)
     if np.isfinite(z).any():
-        near, far = float(np.nanmin(z)), float(np.nanmax(z))
-        z_unit = (z - near) / max(far - near, 1e-6)  # (K, L) in [0, 1]
-        _draw_paths(depth_panel, traj, seen & np.isfinite(z), _colormap(1.0 - z_unit, cv2.COLORMAP_JET), scale)
+        near, far = _z_range(z, moving)
+        z_unit = np.clip((z - near) / max(far - near, 1e-6), 0.0, 1.0)  # (K, L)
+        _draw_paths(depth_panel, traj, seen & np.isfinite(z), _colormap(1.0 - z_unit, cv2.COLORMAP_JET), scale, moving)
         depth_legend = _legend(depth_panel.shape[1], cv2.COLORMAP_JET, f"far {far:.3f}", f"near {near:.3f}", "z (m)")
     else:
-        _draw_paths(depth_panel, traj, seen, np.full(traj.shape, 200, dtype=np.uint8), scale)
+        _draw_paths(depth_panel, traj, seen, np.full(traj.shape, 200, dtype=np.uint8), scale, moving)
         cv2.putText(depth_panel, "2D only: no depth, z unknown", (10, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.7,
                     (255, 80, 80), 2, cv2.LINE_AA)
         depth_legend = np.full((LEGEND_HEIGHT, depth_panel.shape[1], 3), 255, dtype=np.uint8)
