@@ -54,7 +54,7 @@ class SimArmWorld:
         self.task = task
         self.layout = sample_layout(task, rng)
         self.scene = build_scene(task, "so101", self.layout, rng, width, height)
-        self.rig = sample_camera("static", rng)
+        self.rig = sample_camera("calibrated", rng)
         self.scene.model.cam_fovy[self.scene.camera_id] = self.rig.fovy
         self.intrinsics = intrinsics_matrix(self.rig.fovy, width, height)
         self.instruction = INSTRUCTIONS[task][int(rng.integers(len(INSTRUCTIONS[task])))]

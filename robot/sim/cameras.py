@@ -1,4 +1,6 @@
-"""Cameras: fixed third-person views with a random pose, and a handheld phone that drifts and shakes.
+"""Cameras: fixed third-person views with a random pose, a handheld phone that drifts and shakes, and
+the SO-101 workstation's calibrated camera (one fixed pose: the arm's observations and the target-robot
+demos that should match them).
 
 Poses use the OpenCV convention (x right, y down, z forward). MuJoCo cameras look down their -z with
 y up, so `mujoco_xmat = R_cv @ diag(1, -1, -1)`. Intrinsics follow from MuJoCo's vertical field of
@@ -15,7 +17,8 @@ import numpy as np
 
 from robot.sim.mjcf import look_at_matrix
 
-CAMERA_KINDS = ("static", "handheld")
+CAMERA_KINDS = ("static", "handheld", "calibrated")
+CALIBRATED_VIEW = {"distance": 0.62, "azimuth": 0.55, "elevation": 0.8, "fovy": 50.0}  # radians, metres, degrees
 WORKSPACE_CENTRE = np.array([0.19, 0.0, 0.03])
 MUJOCO_FROM_CV = np.diag([1.0, -1.0, -1.0])
 
@@ -79,13 +82,20 @@ class CameraRig:
 
 
 def sample_camera(kind: str, rng: np.random.Generator) -> CameraRig:
-    """A random camera of `kind` looking at the workspace from the front or the sides."""
+    """A camera of `kind` looking at the workspace: random front/side pose, or the calibrated one."""
     from robot.sim.errors import SimConfigError
 
     if kind not in CAMERA_KINDS:
         raise SimConfigError(f"unknown camera kind {kind!r}; pick one of {', '.join(CAMERA_KINDS)}")
+    if kind == "calibrated":
+        view = CALIBRATED_VIEW
+        eye = WORKSPACE_CENTRE + view["distance"] * np.array([
+            math.cos(view["elevation"]) * math.cos(view["azimuth"]),
+            math.cos(view["elevation"]) * math.sin(view["azimuth"]), math.sin(view["elevation"])])
+        return CameraRig(kind="static", eye=eye, target=WORKSPACE_CENTRE.copy(), fovy=view["fovy"], roll=0.0,
+                         drift=np.zeros((3, 3)), shake=np.zeros((6, 3)))
     handheld = kind == "handheld"
-    distance = rng.uniform(0.45, 0.65) if handheld else rng.uniform(0.55, 0.8)
+    distance = rng.uniform(0.38, 0.52) if handheld else rng.uniform(0.45, 0.65)
     azimuth, elevation = rng.uniform(-2.0, 2.0), rng.uniform(0.45, 1.0)
     target = WORKSPACE_CENTRE + np.r_[rng.normal(0, 0.02, 2), 0.0]
     eye = target + distance * np.array([math.cos(elevation) * math.cos(azimuth),

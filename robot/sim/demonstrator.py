@@ -153,7 +153,6 @@ def run_plan(scene: SimScene, plan: list[Waypoint], style: DemoStyle, rng: np.ra
     tracker = Tracker(scene, rng, style)
     hand = scene.mocap_id >= 0
     clock = {"t": 0.0, "n": 0}
-    current = tracker.tool_position()
     opening = 1.0
 
     lateral = _push_lateral(scene, plan)
@@ -162,8 +161,10 @@ def run_plan(scene: SimScene, plan: list[Waypoint], style: DemoStyle, rng: np.ra
         tracker.hand_quat = np.array([math.cos(yaw / 2), 0, 0, math.sin(yaw / 2)])
         tracker.hand_rot = np.array([[math.cos(yaw), -math.sin(yaw), 0], [math.sin(yaw), math.cos(yaw), 0], [0, 0, 1]])
 
-    def advance(target: np.ndarray, grip: float) -> None:
-        if hand:
+    def advance(target: np.ndarray | None, grip: float) -> None:
+        if target is None:  # joint-space motion already commanded
+            pass
+        elif hand:
             tracker.place_hand(target, clock["t"])
         elif clock["n"] % CONTROL_EVERY == 0:
             tracker.track(target, CONTROL_EVERY * TIMESTEP, lateral)
@@ -173,6 +174,8 @@ def run_plan(scene: SimScene, plan: list[Waypoint], style: DemoStyle, rng: np.ra
         clock["n"] += 1
         on_step(clock["t"])
 
+    _unpark(scene, advance_joints=lambda: advance(None, opening))
+    current = tracker.tool_position()
     for waypoint in plan:
         if waypoint.action == "push":
             current = _push(scene, current, waypoint, advance)
@@ -197,6 +200,19 @@ def run_plan(scene: SimScene, plan: list[Waypoint], style: DemoStyle, rng: np.ra
     for _ in range(int(settle / TIMESTEP)):
         advance(current, opening)
     return clock["t"]
+
+
+def _unpark(scene: SimScene, advance_joints: Callable[[], None]) -> None:
+    """Joint-space minimum-jerk move from the park pose to the ready pose (arms whose poses differ)."""
+    park, home = np.array(scene.embodiment.park, float), np.array(scene.embodiment.home, float)
+    if len(park) == 0 or np.allclose(park, home):
+        return
+    duration = max(0.5, float(np.max(np.abs(home - park))) / (0.6 * scene.speed_limit))
+    steps = int(math.ceil(duration / TIMESTEP))
+    for i in range(1, steps + 1):
+        scene.command_arm_position(park + min_jerk(i / steps) * (home - park))
+        advance_joints()
+    scene.command_arm(np.zeros(len(home)))
 
 
 def _push_lateral(scene: SimScene, plan: list[Waypoint]) -> np.ndarray | None:

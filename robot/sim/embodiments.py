@@ -40,7 +40,8 @@ class EmbodimentSpec:
         lateral_axis: (3,) unit axis in the tool-site frame along which the gripper opens (widest).
         push_opening: gripper opening in [0, 1] used when pushing with the gripper as a two-point pusher.
         mocap_body: the mocap body moved by the hand controller, or None for arms.
-        home: (len(arm_joints),) joint positions at the start of an episode, radians.
+        home: (len(arm_joints),) the ready pose scripted motions start from, radians.
+        park: (len(arm_joints),) the pose an episode starts in (out of the camera's way), radians.
         max_joint_speed: rad/s limit of every arm joint.
         base_body: the body whose frame is the embodiment's base.
     """
@@ -55,6 +56,7 @@ class EmbodimentSpec:
     push_opening: float
     mocap_body: str | None
     home: tuple[float, ...]
+    park: tuple[float, ...]
     max_joint_speed: float
     base_body: str
 
@@ -97,7 +99,7 @@ def _so101(base_pos: np.ndarray, base_yaw: float, rng: np.random.Generator) -> E
         name="so101", xml="\n".join(lines), arm_joints=tuple(f"so101_{j.name}" for j in chain),
         gripper_joints=(("so101_gripper", 1.2, 0.0),), tool_site="so101_tool",
         approach_axis=_approach_in_tool(SO101_TOOL.xyz, SO101_TOOL.rpy), lateral_axis=(0.0, 0.0, 1.0), push_opening=0.33,
-        mocap_body=None, home=(0.0, -1.2, 1.2, 0.9, 0.0), max_joint_speed=3.0, base_body="so101_base")
+        mocap_body=None, home=(0.0, -1.2, 1.2, 0.9, 0.0), park=(0.0, 1.5, 1.26, 1.6, 0.0), max_joint_speed=3.0, base_body="so101_base")
 
 
 def _approach_in_tool(xyz, rpy) -> tuple[float, float, float]:
@@ -170,7 +172,7 @@ def _other_robot(base_pos: np.ndarray, base_yaw: float, rng: np.random.Generator
     return EmbodimentSpec(
         name="other_robot", xml=xml, arm_joints=("other_pan", "other_lift", "other_elbow", "other_wrist", "other_roll"),
         gripper_joints=(("other_finger_a", 0.04, 0.006), ("other_finger_b", 0.04, 0.006)), tool_site="other_tool",
-        approach_axis=(1.0, 0.0, 0.0), lateral_axis=(0.0, 1.0, 0.0), push_opening=0.26, mocap_body=None, home=(0.0, -0.9, 1.6, 0.9, 0.0),
+        approach_axis=(1.0, 0.0, 0.0), lateral_axis=(0.0, 1.0, 0.0), push_opening=0.26, mocap_body=None, home=(0.0, -0.9, 1.6, 0.9, 0.0), park=(0.0, -0.9, 1.6, 0.9, 0.0),
         max_joint_speed=2.0, base_body="other_base")
 
 
@@ -205,4 +207,4 @@ def _human(base_pos: np.ndarray, base_yaw: float, rng: np.random.Generator) -> E
 </body>"""
     return EmbodimentSpec(
         name="human", xml=xml, arm_joints=(), gripper_joints=tuple(gripper_joints), tool_site="hand_tool",
-        approach_axis=(0.0, 0.0, -1.0), lateral_axis=(0.0, 1.0, 0.0), push_opening=0.0, mocap_body="hand", home=(), max_joint_speed=4.0, base_body="hand")
+        approach_axis=(0.0, 0.0, -1.0), lateral_axis=(0.0, 1.0, 0.0), push_opening=0.0, mocap_body="hand", home=(), park=(), max_joint_speed=4.0, base_body="hand")

@@ -116,7 +116,7 @@ class SimScene:
         self.camera_id = m.camera("view").id
         self.mocap_id = m.body(embodiment.mocap_body).mocapid[0] if embodiment.mocap_body else -1
         self.speed_limit = embodiment.max_joint_speed  # rad/s of every driven arm joint
-        self.arm_target = np.array(embodiment.home, dtype=float)
+        self.arm_target = np.array(embodiment.park, dtype=float)
         self.arm_velocity = np.zeros(len(self.arm_qpos))
         self.grip_target = self.grip_open.copy()
         self.attached: dict | None = None

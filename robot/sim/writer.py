@@ -98,6 +98,7 @@ def _savez(path: Path, **arrays) -> None:
         for key, array in arrays.items():
             info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
+            info._compresslevel = 1  # ZipFile(compresslevel=...) does not reach entries given as ZipInfo
             with archive.open(info, "w", force_zip64=True) as handle:
                 np.lib.format.write_array(handle, np.asanyarray(array), allow_pickle=False)
 

@@ -29,7 +29,7 @@ def test_present_raw_is_the_calibrated_image_of_the_joint_angles(world):
     raw = world.backend.present_raw()
     for index, name in enumerate(SO101_MOTORS[:5]):
         assert raw[index + 1] == calibration.motors[name].to_raw(q[index])
-        assert raw[index + 1] == round(2047.5 + q[index] * 4096 / (2 * math.pi))
+        assert raw[index + 1] == round(2047.5 + math.degrees(q[index]) * 4095 / 360)  # ROBOT.md convention
 
 
 def test_goals_wait_for_torque_and_move_at_the_servo_speed_limit(world):
@@ -68,7 +68,7 @@ def test_vendor_sdk_and_our_arm_drive_the_simulated_joints_through_the_emulator(
         packets = scservo_sdk.PacketHandler(0)
         try:
             assert packets.write1ByteTxRx(port, 2, 40, 1)[0] == 0  # torque on, shoulder_lift
-            target = world.backend.present_raw()[2] + 300
+            target = world.backend.present_raw()[2] - 300
             assert packets.write2ByteTxRx(port, 2, 42, target)[0] == 0
             time.sleep(0.4)  # 0.46 rad at 4.7 rad/s takes ~0.1 s
             with emulator.lock:

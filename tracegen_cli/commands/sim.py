@@ -31,7 +31,7 @@ def demos(
     task: Annotated[str, typer.Option(help=f"Task: {', '.join(TASK_NAMES)}.")] = "place_block",
     embodiment: Annotated[str, typer.Option(help="so101 (target robot), other_robot, or human.")] = "so101",
     episodes: Annotated[int, typer.Option(help="Number of episodes.")] = 1,
-    camera: Annotated[str, typer.Option(help="static (fixed third-person) or handheld (moving, shaking).")] = "static",
+    camera: Annotated[str, typer.Option(help="static (fixed, random pose), handheld (moving, shaking) or calibrated (the SO-101 arm's camera).")] = "static",
     depth: Annotated[bool, typer.Option("--depth/--no-depth", help="Write <name>.depth.npz.")] = True,
     seed: Annotated[int, typer.Option(help="Run seed; the same seed writes the same bytes.")] = 0,
     size: Annotated[str, typer.Option(help="Image size WIDTHxHEIGHT (even numbers).")] = "320x240",
