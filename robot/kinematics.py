@@ -173,16 +173,20 @@ class KinematicChain:
         """Tool pose (4, 4) in the base frame for joint angles (n,) in radians."""
         return self.joint_frames(joints)[1]
 
-    def jacobian(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Geometric Jacobian of the tool.
+    def jacobian(self, joints: np.ndarray, offset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Geometric Jacobian of a point fixed to the tool.
 
+        Args:
+            joints: (n,) radians.
+            offset: (3,) the point in the tool frame, metres (None: the tool frame's origin).
         Returns:
-            ((6, n) Jacobian, rows = linear velocity (m/rad) then angular velocity (rad/rad);
-            (4, 4) tool pose).
+            ((6, n) Jacobian, rows = linear velocity of the point (m/rad) then angular velocity
+            (rad/rad); (4, 4) tool pose).
         """
         frames, tool = self.joint_frames(joints)
+        point = tool[:3, 3] if offset is None else tool[:3, :3] @ offset + tool[:3, 3]  # (3,)
         axes = frames[:, :3, 2]  # (n, 3) joint z axes in the base frame
-        lever = tool[:3, 3][None, :] - frames[:, :3, 3]  # (n, 3)
+        lever = point[None, :] - frames[:, :3, 3]  # (n, 3)
         linear = axes[:, [1, 2, 0]] * lever[:, [2, 0, 1]] - axes[:, [2, 0, 1]] * lever[:, [1, 2, 0]]  # (n, 3) cross
         return np.vstack([linear.T, axes.T]), tool
 
@@ -203,14 +207,16 @@ class KinematicChain:
         initial_joints: np.ndarray,
         target_rotation: np.ndarray | None = None,
         config: IKConfig = IKConfig(),
+        offset: np.ndarray | None = None,
     ) -> IKResult:
         """Damped-least-squares IK: position first, orientation in the position task's null space.
 
         Args:
-            target_position: (3,) tool position in the base frame, metres.
+            target_position: (3,) goal of the controlled point in the base frame, metres.
             initial_joints: (n,) warm start in radians (the previous waypoint's solution on a path).
             target_rotation: (3, 3) soft orientation goal of the tool, or None for position only.
             config: solver settings.
+            offset: (3,) the controlled point in the tool frame, metres (None: the tool origin).
         Returns:
             The `IKResult`; `converged` is false when the target is out of reach or blocked by limits.
         """
@@ -219,8 +225,8 @@ class KinematicChain:
         damping_sq = config.damping**2
         iterations = 0
         for iterations in range(1, config.max_iterations + 1):  # noqa: B007 (reported after the loop)
-            jac, tool = self.jacobian(joints)
-            error = target - tool[:3, 3]  # (3,) metres
+            jac, tool = self.jacobian(joints, offset)
+            error = target - (tool[:3, 3] if offset is None else tool[:3, :3] @ offset + tool[:3, 3])  # (3,) m
             rot_error = None
             if target_rotation is not None and config.orientation_gain > 0:
                 rot_error = config.orientation_gain * rotation_log(target_rotation @ tool[:3, :3].T)  # (3,)
@@ -241,7 +247,7 @@ class KinematicChain:
                 float(np.linalg.norm(error)) < 0.1 * config.position_tolerance and moved < config.settle_step
             ):
                 break
-        return self._result(joints, target, target_rotation, iterations, config)
+        return self._result(joints, target, target_rotation, iterations, config, offset)
 
     def _step(self, jac: np.ndarray, error: np.ndarray, rot_error: np.ndarray | None, damping_sq: float) -> np.ndarray:
         """(n,) joint step: damped least squares on position, orientation in its null space.
@@ -260,9 +266,10 @@ class KinematicChain:
         residual = rot_error - jac[3:] @ step
         return step + null @ (jac_rot.T @ np.linalg.solve(jac_rot @ jac_rot.T + damping_sq * np.eye(3), residual))
 
-    def _result(self, joints, target, target_rotation, iterations, config) -> IKResult:
+    def _result(self, joints, target, target_rotation, iterations, config, offset) -> IKResult:
         tool = self.forward(joints)
-        position_error = float(np.linalg.norm(target - tool[:3, 3]))
+        point = tool[:3, 3] if offset is None else tool[:3, :3] @ offset + tool[:3, 3]
+        position_error = float(np.linalg.norm(target - point))
         orientation_error = 0.0
         if target_rotation is not None:
             orientation_error = float(np.linalg.norm(rotation_log(target_rotation @ tool[:3, :3].T)))
@@ -275,13 +282,16 @@ class KinematicChain:
         initial_joints: np.ndarray,
         rotations: np.ndarray | None = None,
         config: IKConfig = IKConfig(),
+        offset: np.ndarray | None = None,
     ) -> list[IKResult]:
         """IK along a path, each waypoint warm-started from the previous solution.
 
         Args:
-            positions: (N, 3) tool positions in the base frame, metres.
+            positions: (N, 3) goals of the controlled point in the base frame, metres.
             initial_joints: (n,) radians, the arm's pose before the first waypoint.
             rotations: (N, 3, 3) soft orientation goals, or None.
+            config: solver settings.
+            offset: (3,) the controlled point in the tool frame, metres (None: the tool origin).
         Returns:
             N `IKResult`s in path order.
         """
@@ -292,7 +302,7 @@ class KinematicChain:
         joints = np.asarray(initial_joints, dtype=np.float64)
         for index, position in enumerate(positions):
             goal_rotation = None if rotations is None else rotations[index]
-            result = self.inverse(position, joints, goal_rotation, config)
+            result = self.inverse(position, joints, goal_rotation, config, offset)
             results.append(result)
             joints = result.joints
         return results

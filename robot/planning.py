@@ -92,7 +92,7 @@ class Waypoints:
     Attributes:
         step: (N,) int trace step each waypoint leads to (-1 on the approach in object mode).
         key: (N,) bool, the waypoint is a trace step (the others were inserted to keep moves short).
-        position: (N, 3) tool goal in the base frame, metres.
+        position: (N, 3) goal of the controlled point (`Plan.control_offset`) in the base frame, metres.
         joints: (N, n) IK solution, radians.
         gripper: (N,) gripper joint, radians.
         position_error: (N,) IK residual, metres.
@@ -121,6 +121,8 @@ class Plan:
         followed: (K,) bool, the trace points the tool follows.
         rotation_steps: trace steps where a rotation was followed.
         mode: "gripper" or "object".
+        control_offset: (3,) the point the waypoints steer, in the tool frame, metres (in gripper
+            mode where the followed points sit on the gripper; zero = the tool origin).
     """
 
     times: np.ndarray
@@ -129,6 +131,7 @@ class Plan:
     followed: np.ndarray
     rotation_steps: int
     mode: str
+    control_offset: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
     @property
     def duration(self) -> float:
@@ -393,16 +396,27 @@ def retime(joints: np.ndarray, tool: np.ndarray, gripper: np.ndarray, config: Pl
 
 
 def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool: np.ndarray, config: PlanConfig):
-    """Waypoints before IK: tool positions (N, 3), rotations (N, 3, 3), gripper closed (N,), trace
-    step (N,) (-1 on the approach), the followed points (K,) and the number of rotated steps."""
+    """Waypoints before IK: goals of the controlled point (N, 3), tool rotations (N, 3, 3), gripper
+    closed (N,), trace step (N,) (-1 on the approach), the followed points (K,), the number of rotated
+    steps, and the controlled point in the tool frame (3,).
+
+    Gripper mode controls the point on the gripper where the followed points are (their weighted
+    centroid), so the arm reproduces what the trace shows there even when the tool turns and the
+    rotation cannot be estimated; object mode brings the tool origin to the object's grasp point.
+    """
     steps = points.shape[1]
     if config.mode == "gripper":
         weights = select_gripper_points(trace, camera, tool[:3, 3], config)
-        path, relative, rotated = follow_points(points, weights, tool[:3, 3], config)
+        seen = (weights > 0) & np.isfinite(points[:, 0]).all(1)
+        if not seen.any():
+            raise PlanningError("none of the trace points on the gripper has a depth at the start; re-predict with depth")
+        anchor = (weights[seen] @ points[seen, 0]) / weights[seen].sum()  # (3,) base frame
+        path, relative, rotated = follow_points(points, weights, anchor, config)
         wide = PlanConfig(gripper_radius_px=1.5 * config.gripper_radius_px, gripper_depth_tolerance=config.gripper_depth_tolerance)
         fringe = select_gripper_points(trace, camera, tool[:3, 3], wide) > 0
         closed = gripper_states(steps, config, gripper_closed_by_comotion(points, weights > 0, fringe, path, config))
-        return path, relative @ tool[:3, :3], closed, np.arange(steps), weights > 0, rotated
+        offset = tool[:3, :3].T @ (anchor - tool[:3, 3])  # (3,) tool frame
+        return path, relative @ tool[:3, :3], closed, np.arange(steps), weights > 0, rotated, offset
     try:  # object mode: never mistake the gripper for the object
         exclude = select_gripper_points(trace, camera, tool[:3, 3], config) > 0
     except PlanningError:
@@ -419,7 +433,7 @@ def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool:
     if config.gripper == "auto":  # release at the end
         positions, rotations = np.vstack([positions, path[-1:]]), np.concatenate([rotations, rotations[-1:]])
         closed, step_index = np.append(closed, False), np.append(step_index, steps - 1)
-    return positions, rotations, closed, step_index, weights > 0, rotated
+    return positions, rotations, closed, step_index, weights > 0, rotated, np.zeros(3)
 
 
 def plan_trace(
@@ -449,13 +463,13 @@ def plan_trace(
         raise PlanningError(f"start joints {start_joints.tolist()} must be {chain.num_joints} arm joints plus the gripper")
     points = lift_trace(trace, camera)  # (K, S, 3)
     tool = chain.forward(start_joints[:-1])
-    positions, rotations, closed, steps, followed, rotated = tool_goals(points, trace, camera, tool, config)
+    positions, rotations, closed, steps, followed, rotated, offset = tool_goals(points, trace, camera, tool, config)
     positions, rotations, closed, steps, key = _densify(positions, rotations, closed, steps, config.max_segment)
-    results = chain.inverse_path(positions, start_joints[:-1], rotations, config.ik)
+    results = chain.inverse_path(positions, start_joints[:-1], rotations, config.ik, offset)
     # Row 0 is the present pose; the gripper ramps from its present opening during a dwell if needed.
     joints = np.vstack([start_joints[:-1], [r.joints for r in results]])  # (N+1, n)
     gripper = np.concatenate([[start_joints[-1]], np.where(closed, config.gripper_closed, config.gripper_open)])
-    tool_path = np.vstack([tool[:3, 3], positions])  # (N+1, 3)
+    tool_path = np.vstack([tool[:3, :3] @ offset + tool[:3, 3], positions])  # (N+1, 3) controlled point
     times, table, waypoint_time = retime(joints, tool_path, gripper, config)
     waypoints = Waypoints(
         step=steps, key=key, position=positions, joints=joints[1:], gripper=gripper[1:],
@@ -463,4 +477,4 @@ def plan_trace(
         orientation_error=np.array([r.orientation_error for r in results]), time=waypoint_time[1:],
     )
     log.info("planned %d waypoints over %.2f s; %d of %d steps rotate", len(steps), times[-1], rotated, points.shape[1] - 1)
-    return Plan(times, table, waypoints, followed, rotated, config.mode)
+    return Plan(times, table, waypoints, followed, rotated, config.mode, offset)

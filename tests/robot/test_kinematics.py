@@ -135,3 +135,19 @@ def test_joint_at_its_limit_is_locked_and_the_others_reach_the_position():
     result = SO101.inverse(target, READY, goal_rotation, IKConfig(limit_margin=0.02))
     assert result.position_error < 1e-4  # position wins; the wrist stops at its limit (with margin)
     assert result.joints[3] <= SO101.upper[3] - 0.02 + 1e-12
+
+
+def test_ik_of_a_point_offset_from_the_tool():
+    offset = np.array([0.01, -0.02, 0.03])  # a point on the gripper, in the tool frame
+    joints = SO101.clamp(READY + np.array([0.3, -0.2, 0.1, 0.2, -0.3]))
+    pose = SO101.forward(joints)
+    target = pose[:3, :3] @ offset + pose[:3, 3]
+    result = SO101.inverse(target, READY, pose[:3, :3], offset=offset)
+    reached = SO101.forward(result.joints)
+    assert np.linalg.norm(reached[:3, :3] @ offset + reached[:3, 3] - target) < 1e-4
+    jac, _ = SO101.jacobian(READY, offset)
+    delta = np.zeros(5)
+    delta[1] = 1e-6
+    moved = [SO101.forward(READY + sign * delta) for sign in (1, -1)]
+    numeric = (moved[0][:3, :3] @ offset + moved[0][:3, 3] - moved[1][:3, :3] @ offset - moved[1][:3, 3]) / 2e-6
+    np.testing.assert_allclose(jac[:3, 1], numeric, atol=1e-7)

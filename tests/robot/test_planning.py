@@ -17,6 +17,7 @@ from robot.planning import (
     parse_gripper_schedule,
     plan_trace,
     retime,
+    select_gripper_points,
 )
 from store.trace import TraceFile, project
 
@@ -39,15 +40,22 @@ def tool_at(joints: np.ndarray) -> np.ndarray:
 def test_gripper_mode_ends_at_the_known_displacement():
     trace = synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT)
     plan = plan_trace(trace, CAMERA, READY_POSE)
-    expected = tool_at(READY_POSE) + CAMERA.base_from_camera[:3, :3] @ DISPLACEMENT
-    assert np.linalg.norm(tool_at(plan.joints[-1]) - expected) < 1e-4
+    moved = CAMERA.base_from_camera[:3, :3] @ DISPLACEMENT
+    # The controlled point is where the followed points sit on the gripper (their centroid).
+    points = lift_trace(trace, CAMERA)
+    start_pose = SO101.forward(READY_POSE[:5])
+    weights = select_gripper_points(trace, CAMERA, start_pose[:3, 3], PlanConfig())
+    control = start_pose[:3, :3] @ plan.control_offset + start_pose[:3, 3]
+    np.testing.assert_allclose(control, weights @ points[:, 0] / weights.sum(), atol=1e-12)
+    end_pose = SO101.forward(plan.joints[-1, :5])
+    assert np.linalg.norm(end_pose[:3, :3] @ plan.control_offset + end_pose[:3, 3] - (control + moved)) < 1e-4
+    assert np.linalg.norm(tool_at(plan.joints[-1]) - (tool_at(READY_POSE) + moved)) < 1e-3  # the tool tip too
     np.testing.assert_allclose(plan.joints[0], READY_POSE)  # starts where the arm is
     assert plan.followed.sum() >= 3
-    # The path follows the trace: the tool at each key waypoint matches the trace's displacement.
+    # The path follows the trace: the controlled point at each key waypoint has the trace's displacement.
     ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(33) / 32)
     key = plan.waypoints.key
-    along = tool_at(READY_POSE) + ramp[:, None] * (CAMERA.base_from_camera[:3, :3] @ DISPLACEMENT)
-    np.testing.assert_allclose(plan.waypoints.position[key], along, atol=1e-6)
+    np.testing.assert_allclose(plan.waypoints.position[key], control + ramp[:, None] * moved, atol=1e-6)
 
 
 def test_retiming_respects_speed_and_acceleration():
