@@ -57,7 +57,7 @@ def _plan_table(prepared):
 
     waypoints = prepared.plan.waypoints
     table = Table(title=f"plan: {prepared.plan.duration:.2f} s, {len(prepared.plan.times)} rows, mode {prepared.plan.mode}")
-    for column in ("step", "t (s)", "tool x,y,z (mm)", *(f"{n} (°)" for n in prepared.motor_names[:-1]), "gripper (rad)", "IK (mm)"):
+    for column in ("step", "t (s)", "goal x,y,z (mm)", *(f"{n} (°)" for n in prepared.motor_names[:-1]), "gripper (rad)", "IK (mm)"):
         table.add_column(column, justify="right")
     for i in [int(i) for i in waypoints.key.nonzero()[0]]:
         table.add_row(
@@ -73,8 +73,9 @@ def _show(prepared) -> None:
         console.print(_plan_table(prepared))
     for check in prepared.checks:
         console.print(f"[green]✓[/] {check}")
+    offset_mm = 1000 * float((prepared.plan.control_offset**2).sum() ** 0.5)
     console.print(f"[green]all safety checks passed[/] ({prepared.plan.followed.sum()} trace points followed, "
-                  f"{prepared.plan.rotation_steps} steps with rotation)")
+                  f"{prepared.plan.rotation_steps} steps with rotation; goals steer a point {offset_mm:.0f} mm from the tool tip)")
 
 
 def _save_plan(path: Path, prepared) -> None:
