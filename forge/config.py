@@ -64,9 +64,9 @@ class ForgeConfig:
     min_segment_frames: int = 8
     still_threshold: float = 0.4
     static_motion_px: float = 1.5
-    lk_window: int = 21
+    lk_window: int = 11
     lk_levels: int = 3
-    fb_threshold: float = 1.0
+    fb_threshold: float = 0.5
     sfm_max_features: int = 2048
     sfm_overlap: int = 6
     sfm_threads: int = 2

@@ -36,9 +36,9 @@ class GridTracks:
 class LKSettings:
     """Lucas-Kanade settings: window side (px), pyramid levels, forward-backward threshold (px)."""
 
-    window: int = 21
+    window: int = 11
     levels: int = 3
-    fb_threshold: float = 1.0
+    fb_threshold: float = 0.5
 
 
 def query_frames(start: int, end: int, every: int, min_frames: int) -> list[int]:
@@ -95,7 +95,10 @@ def _step(live, t, start, previous, current, params, settings, width, height):
     backward, status_b, _ = cv2.calcOpticalFlowPyrLK(current, previous, forward, None, **params)
     fb_error = np.linalg.norm((backward - stacked).reshape(-1, 2), axis=-1)  # (N,)
     moved = forward.reshape(-1, 2)  # (N, 2)
-    inside = (moved[:, 0] >= 0) & (moved[:, 0] <= width - 1) & (moved[:, 1] >= 0) & (moved[:, 1] <= height - 1)
+    margin = 0.5  # grid points sit on the border pixels; a hair outside is still the same point
+    inside = (moved[:, 0] >= -margin) & (moved[:, 0] <= width - 1 + margin)
+    inside &= (moved[:, 1] >= -margin) & (moved[:, 1] <= height - 1 + margin)
+    moved = np.clip(moved, 0.0, [width - 1.0, height - 1.0])
     tracked = status_f.ravel().astype(bool) & status_b.ravel().astype(bool)
     good = tracked & (fb_error < settings.fb_threshold) & inside
     cursor = 0

@@ -289,3 +289,37 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float = 30.0, crf: int = 12) 
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+def endpoint_errors(scene: Scene, raw: np.ndarray, intrinsics: np.ndarray, query_frame: int,
+                    frame_ids: np.ndarray, align_scale: bool = False) -> dict:
+    """Endpoint error of the card's grid points, per axis, against the exact trajectories.
+
+    Args:
+        raw: (K, F, 3) forged `(u, v, z)` per decoded frame from `query_frame` (NaN-padded).
+        intrinsics: (3, 3) of the forged sample (to unproject).
+        query_frame: decoded index of the sample's reference frame.
+        frame_ids: (T,) source frame of each decoded frame.
+        align_scale: fit one scale (median of |true| / |forged| over the static points) first,
+            for metric-free SfM traces.
+    Returns:
+        {"x_cm", "y_cm", "z_cm": mean absolute endpoint errors of moving points, "moving": count,
+         "scale": the fitted scale}.
+    """
+    from store.trace import unproject
+
+    xyz = unproject(raw.astype(np.float64), intrinsics)  # (K, F, 3)
+    finite_columns = np.flatnonzero(np.isfinite(xyz).all(-1).any(0))
+    last = int(finite_columns[-1])
+    source = frame_ids[query_frame : query_frame + last + 1] - frame_ids[query_frame]  # source offsets
+    truth, on_card = ground_truth_trace(scene, int(frame_ids[query_frame]), int(source[-1]) + 1)
+    truth = truth[:, source]  # (K, last+1, 3) at the decoded frames
+    xyz = xyz[:, : last + 1]
+    scale = 1.0
+    if align_scale:
+        static = ~on_card[:, None] & np.isfinite(xyz).all(-1)
+        scale = float(np.median(np.linalg.norm(truth[static], axis=-1) / np.linalg.norm(xyz[static], axis=-1)))
+    end = np.abs(scale * xyz[on_card, -1] - truth[on_card, -1])  # (M, 3)
+    end = end[np.isfinite(end).all(-1)]
+    x, y, z = (float(100 * end[:, i].mean()) if len(end) else float("nan") for i in range(3))
+    return {"x_cm": x, "y_cm": y, "z_cm": z, "moving": int(len(end)), "scale": scale}
