@@ -104,10 +104,8 @@ def execute_command(
     return_to_start: Annotated[bool, typer.Option("--return-to-start", help="Afterwards move slowly back to the start pose (else torque is released at the end pose).")] = False,
 ) -> None:
     """Turn a 3D trace into arm motion: plan, check every limit, then move (after asking)."""
-    import contextlib
-
     from robot.control import ControlConfig
-    from robot.execute import ExecuteConfig, execute_on_arm, prepare_dry_run
+    from robot.execute import ExecuteConfig, prepare_dry_run
     from robot.planning import PlanConfig
 
     if mode not in ("gripper", "object"):
@@ -124,8 +122,16 @@ def execute_command(
         return
     if port is None:
         raise typer.BadParameter("give the arm's serial port (or --dry-run)", param_hint="--port")
+    _run_on_arm(trace, camera_to_base, robot, port, calibration, baudrate, config, confirm, save_plan)
+
+
+def _run_on_arm(trace, camera_to_base, robot, port, calibration, baudrate, config, confirm, save_plan) -> None:
+    """Connect, plan from the present pose, show and confirm, move with a progress bar, report."""
+    import contextlib
+
     from robot.arm import open_arm
     from robot.calibration import ArmCalibration
+    from robot.execute import execute_on_arm
 
     if calibration is None:
         err_console.print("[yellow]warning:[/] no --calibration: using the nominal calibration (fine for the emulator only)")
