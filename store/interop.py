@@ -122,8 +122,10 @@ def _write_episode_files(episode: Path, store: TraceStore, key: str, cfg: str, s
 def import_traceforge(source: str | Path, store: TraceStore) -> list[str]:
     """Import every episode folder under `source` (or `source` itself if it is one) into `store`.
 
+    Episodes already present (same key and config hash) are not rewritten.
+
     Returns:
-        The video keys written.
+        The video keys of the episodes, in folder order.
     """
     source = Path(source)
     if not source.is_dir():
@@ -134,7 +136,10 @@ def import_traceforge(source: str | Path, store: TraceStore) -> list[str]:
     keys = []
     for episode in episodes:
         key, video, cfg, forge, samples = read_episode(episode)
-        store.write_video(key, video, cfg, forge, samples)
+        if store.has_forge(key, cfg):  # content-addressed: the same episode is already there
+            log.info("episode %s is already in the store as %s; skipped", episode.name, key[:12])
+        else:
+            store.write_video(key, video, cfg, forge, samples)
         keys.append(key)
     return keys
 

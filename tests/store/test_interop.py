@@ -77,6 +77,9 @@ def test_import_of_a_bare_traceforge_episode(tmp_path):
     np.testing.assert_allclose(samples.intrinsics[0], default_intrinsics(24, 32))
     assert store.video_attrs(key)["instructions"] == ["wipe"]
     assert store.videos()[0].forge[store.pick_config(key, None)]["intrinsics_source"].startswith("default 60")
+    created = store.videos()[0].forge[store.pick_config(key, None)]["created"]
+    assert import_traceforge(episode, store) == [key]  # the same episode again: content-addressed, no rewrite
+    assert store.videos()[0].forge[store.pick_config(key, None)]["created"] == created
 
 
 def test_import_of_a_non_episode_names_it(tmp_path):
