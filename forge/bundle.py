@@ -16,7 +16,7 @@ from scipy.optimize import least_squares
 from scipy.sparse import lil_matrix
 from scipy.spatial.transform import Rotation
 
-from forge.lift import triangulate_tracks
+from forge.lift import static_threshold, triangulate_tracks
 from forge.tracking import GridTracks
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def collect_static(tracks: list[GridTracks], start: int, poses: np.ndarray, intr
         offset = track.query_frame - start
         window = poses[offset : offset + track.num_frames]
         xyz, residual, parallax = triangulate_tracks(track.uv.astype(np.float64), track.visible, window, intrinsics)
-        keep = (residual < STATIC_RESIDUAL_PX) & (parallax >= MIN_PARALLAX_DEG)
+        keep = (residual < min(STATIC_RESIDUAL_PX, static_threshold(residual))) & (parallax >= MIN_PARALLAX_DEG)
         keep &= track.visible.sum(1) >= MIN_OBSERVATIONS
         for k in np.flatnonzero(keep):
             seen = np.flatnonzero(track.visible[k])

@@ -22,7 +22,8 @@ from forge.depth import sample_depth
 from forge.tracking import GridTracks
 from store.trace import project, unproject
 
-STATIC_REPROJECTION_PX = 2.0  # a track within this of a fixed world point is static
+STATIC_REPROJECTION_PX = 1.0  # a track within this (or 4x the median residual) of a fixed point is static
+STATIC_MEDIAN_FACTOR = 4.0
 MIN_TRIANGULATION_DEG = 2.0  # below this parallax a triangulated point is too uncertain
 MIN_TRIANGULATION_FRAMES = 8  # ... and with fewer frames its residual says little
 
@@ -89,32 +90,43 @@ def lift_2d_homography(track: GridTracks, seed: int = 0) -> tuple[np.ndarray, np
 
 
 def sparse_depth(points_world: np.ndarray, world_to_camera: np.ndarray, intrinsics: np.ndarray,
-                 query_uv: np.ndarray) -> np.ndarray:
+                 query_uv: np.ndarray, neighbours: int = 24) -> np.ndarray:
     """Depth at `query_uv` (N, 2) from sparse static world points seen by one camera.
 
-    Inverse depth is interpolated linearly over the Delaunay triangulation of the projected points
-    (exact for planar surfaces, whose inverse depth is affine in the image); outside their hull the
-    nearest point's depth is used.
+    Around each query pixel, inverse depth is fitted as an affine function of (u, v) over its
+    `neighbours` nearest projected points, twice, the second time without the points the first fit
+    explains worst (robust to stray points); planar surfaces are exact because their inverse depth is
+    affine in the image.
 
     Returns:
-        (N,) z in the camera of `world_to_camera`, NaN when fewer than 4 points project in front of it.
+        (N,) z in the camera of `world_to_camera`, NaN when too few points project in front of it.
     """
-    from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
+    from scipy.spatial import cKDTree
 
     cam = points_world @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]  # (M, 3)
     cam = cam[np.isfinite(cam).all(1) & (cam[:, 2] > 0)]
-    if len(cam) < 4:
-        return np.full(len(query_uv), np.nan)
+    depth = np.full(len(query_uv), np.nan)
+    if len(cam) < 8:
+        return depth
     uvz = project(cam, intrinsics)  # (M, 3)
-    inverse = 1.0 / uvz[:, 2]
-    query = np.nan_to_num(query_uv, nan=-1e6)
-    values = LinearNDInterpolator(uvz[:, :2], inverse)(query)  # (N,)
-    outside = ~np.isfinite(values)
-    if outside.any():
-        values[outside] = NearestNDInterpolator(uvz[:, :2], inverse)(query[outside])
-    depth = 1.0 / values
-    depth[~np.isfinite(query_uv).all(-1)] = np.nan
+    count = min(neighbours, len(uvz))
+    finite = np.isfinite(query_uv).all(-1)
+    _, index = cKDTree(uvz[:, :2]).query(query_uv[finite], k=count)  # (n, k)
+    design = np.concatenate([uvz[index, :2], np.ones(index.shape + (1,))], -1)  # (n, k, 3)
+    target = 1.0 / uvz[index, 2]  # (n, k)
+    inverse = np.array([_robust_affine(design[i], target[i], query_uv[finite][i]) for i in range(len(index))])
+    depth[finite] = 1.0 / inverse
     return depth
+
+
+def _robust_affine(design: np.ndarray, target: np.ndarray, at: np.ndarray) -> float:
+    """Value at `at` of an affine least-squares fit, refitted on the best-explained 2/3 of the points."""
+    weights = np.ones(len(target), bool)
+    for _ in range(2):
+        coef, *_ = np.linalg.lstsq(design[weights], target[weights], rcond=None)
+        error = np.abs(design @ coef - target)
+        weights = error <= np.quantile(error, 2 / 3)
+    return float(coef[0] * at[0] + coef[1] * at[1] + coef[2])
 
 
 def triangulate_tracks(uv: np.ndarray, visible: np.ndarray, world_to_camera: np.ndarray,
@@ -172,7 +184,7 @@ def lift_sfm(track: GridTracks, world_to_camera: np.ndarray, intrinsics: np.ndar
     points, residual, parallax = triangulate_tracks(uv, seen, world_to_camera, intrinsics)
     query_z = sparse_depth(scene_points, world_to_camera[0], intrinsics, uv[:, 0])  # (K,)
     query_world = _to_world(unproject(np.concatenate([uv[:, 0], query_z[:, None]], 1), intrinsics), world_to_camera[0])
-    static = residual < STATIC_REPROJECTION_PX
+    static = residual < static_threshold(residual)
     well_placed = static & (parallax >= MIN_TRIANGULATION_DEG) & (seen.sum(1) >= MIN_TRIANGULATION_FRAMES)
     world_static = np.where(well_placed[:, None], points, query_world)  # (K, 3)
     moving = np.isfinite(residual) & ~static & np.isfinite(query_world).all(-1)
@@ -202,6 +214,14 @@ def lift_sfm(track: GridTracks, world_to_camera: np.ndarray, intrinsics: np.ndar
     return raw, visible, {"static": int(static.sum()), "moving": int(moving.sum()), "pnp_frames": pnp_frames}
 
 
+def static_threshold(residual: np.ndarray) -> float:
+    """Reprojection residual (px) below which a track counts as a fixed world point: 4x the median
+    residual of all tracks (most of a scene is static), at least STATIC_REPROJECTION_PX."""
+    finite = residual[np.isfinite(residual)]
+    median = float(np.median(finite)) if len(finite) else 0.0
+    return max(STATIC_REPROJECTION_PX, STATIC_MEDIAN_FACTOR * median)
+
+
 def _to_world(points_cam: np.ndarray, world_to_camera: np.ndarray) -> np.ndarray:
     rotation, translation = world_to_camera[:3, :3], world_to_camera[:3, 3]
     return (points_cam - translation) @ rotation
@@ -214,7 +234,7 @@ def _rigid_pnp(object_world: np.ndarray, image_uv: np.ndarray, seen: np.ndarray,
         return None
     ok, rvec, tvec, inliers = cv2.solvePnPRansac(
         object_world[seen], image_uv[seen], intrinsics, None, reprojectionError=3.0, iterationsCount=200,
-        flags=cv2.SOLVEPNP_EPNP,
+        flags=cv2.SOLVEPNP_SQPNP,
     )
     if not ok or inliers is None or len(inliers) < 6:
         return None
