@@ -73,7 +73,9 @@ def _two_apart(rng: np.random.Generator, min_gap: float, radius_a, radius_b) -> 
         a, b = _polar(rng, radius_a, (-0.75, 0.75)), _polar(rng, radius_b, (-0.75, 0.75))
         if np.linalg.norm(a - b) >= min_gap:
             return a, b
-    raise RuntimeError("no layout found")  # unreachable for the ranges used below
+    from robot.sim.errors import SimError
+
+    raise SimError("no layout satisfies the spacing; widen the sampling ranges")  # unreachable as configured
 
 
 def sample_layout(task: str, rng: np.random.Generator) -> Layout:
