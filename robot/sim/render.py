@@ -27,7 +27,7 @@ class FrameRenderer:
         except Exception as exc:  # noqa: BLE001 - any GL failure means no offscreen rendering here
             raise SimRenderError(f"cannot open an offscreen GL context ({exc}); set MUJOCO_GL=egl or osmesa") from exc
         self.scene = mujoco.MjvScene(model, maxgeom=1000)
-        self.context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_150)
+        self.context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_50)  # no text drawn: smallest font, 0.2 s faster
         mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self.context)
         self.context.readDepthMap = mujoco.mjtDepthMap.mjDEPTH_ZEROFAR
         self.camera = mujoco.MjvCamera()
