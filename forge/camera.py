@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,8 @@ def background_motion(tracks: list[GridTracks]) -> float:
     for track in tracks:
         shift = np.linalg.norm(track.uv - track.uv[:, :1], axis=-1)  # (K, F)
         shift = np.where(track.visible, shift, np.nan)
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # frames where every point is lost
             per_frame = np.nanmedian(shift[:, 1:], axis=0) if track.num_frames > 1 else np.zeros(1)
         if np.isfinite(per_frame).any():
             largest = max(largest, float(np.nanmax(per_frame)))

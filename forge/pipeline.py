@@ -205,14 +205,16 @@ def _geometry(source, decoded, bounds, motion, config, sensor_depth, intrinsics,
     started = time.perf_counter()
     try:
         recon = _reconstruct(decoded.frames[start:end], intrinsics, config)
-    except ReconstructionError as exc:
+        _add(timings, "sfm", started)
+        started = time.perf_counter()
+        poses, points = refine_poses(tracks, start, recon[0], recon[2], seed=config.seed)
+        _add(timings, "bundle", started)
+        if len(points) < 8:
+            raise ReconstructionError(f"only {len(points)} grid tracks are static and well triangulated")
+    except (ReconstructionError, np.linalg.LinAlgError) as exc:
         log.warning("%s frames %d-%d: %s; falling back to 2D traces", source.path, start, end, exc)
         _add(timings, "sfm", started)
-        return identity, None, intrinsics, "none", f"SfM failed: {exc}"
-    _add(timings, "sfm", started)
-    started = time.perf_counter()
-    poses, points = refine_poses(tracks, start, recon[0], recon[2], seed=config.seed)
-    _add(timings, "bundle", started)
+        return identity, None, intrinsics, "none", f"SfM failed: {str(exc).splitlines()[0]}"
     k = recon[2]
     if sensor_depth is not None:
         scale = _metric_scale(poses, points, k, sensor_depth[start:end])
@@ -244,8 +246,11 @@ def _reconstruct(frames: np.ndarray, intrinsics, config: ForgeConfig):
     poses[keys] = np.where(recon.registered[:, None, None], recon.world_to_camera, np.nan)
     known = np.isfinite(poses[:, 0, 0])
     poses = camera_stage.interpolate_poses(np.where(known[:, None, None], poses, 0.0), known)
-    points = np.concatenate([xyz for _, xyz in recon.observations if len(xyz)])
+    observed = [xyz for _, xyz in recon.observations if len(xyz)]
+    points = np.concatenate(observed) if observed else np.zeros((0, 3))
     cam0 = points @ poses[0, :3, :3].T + poses[0, :3, 3]
+    if (cam0[:, 2] > 0).sum() < 8:
+        raise ReconstructionError(f"SfM triangulated {len(points)} points in front of the first frame; too few to lift")
     scale = 1.0 / float(np.median(cam0[cam0[:, 2] > 0, 2]))
     poses[:, :3, 3] *= scale
     return poses, points * scale, recon.intrinsics
