@@ -39,6 +39,23 @@ class SimObservation:
     instruction: str
 
 
+def save_observation(observation: SimObservation, folder: str | Path) -> dict[str, Path]:
+    """Write what `tracegen predict` reads: image.png, depth.npz (key `depth`, metres), intrinsics.txt
+    (`fx,fy,cx,cy`), instruction.txt; plus camera_to_base.npy. Returns the paths by kind."""
+    import cv2
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"image": folder / "image.png", "depth": folder / "depth.npz", "intrinsics": folder / "intrinsics.txt",
+             "instruction": folder / "instruction.txt"}
+    cv2.imwrite(str(files["image"]), cv2.cvtColor(observation.image, cv2.COLOR_RGB2BGR))
+    np.savez_compressed(files["depth"], depth=observation.depth.astype(np.float32))
+    k = observation.intrinsics
+    files["intrinsics"].write_text(f"{k[0, 0]:.9g},{k[1, 1]:.9g},{k[0, 2]:.9g},{k[1, 2]:.9g}\n")
+    files["instruction"].write_text(observation.instruction + "\n")
+    return files
+
+
 class SimArmWorld:
     """One seeded layout of `task` with the simulated SO-101 (see module docstring).
 

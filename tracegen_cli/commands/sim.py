@@ -3,6 +3,10 @@
 `tracegen sim demos` films scripted demonstrations of a task by an embodiment and writes, per episode,
 `<name>.mp4`, `<name>.depth.npz`, `<name>.json` and `<name>.gt.npz` (what `tracegen forge` reads,
 plus exact ground-truth traces).
+
+`tracegen sim arm` serves a seeded layout's simulated SO-101 on a pseudo-terminal that speaks the
+Feetech bytes, writes the arm camera's observation and the calibration files `tracegen predict` and
+`tracegen execute` read, and reports the task's success when stopped.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from tracegen_cli.console import console, progress, settings
+from tracegen_cli.console import console, err_console, progress, settings
 
 TASK_NAMES = ("place_block", "ball_in_bin", "open_drawer", "close_drawer", "sweep")  # robot.sim.tasks.TASKS
 
@@ -58,8 +62,58 @@ def demos(
                   f"demonstrator success {successes}/{len(summaries)}")
 
 
+def arm(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the observation and calibration files.")],
+    task: Annotated[str, typer.Option(help=f"Task: {', '.join(TASK_NAMES)}.")] = "place_block",
+    seed: Annotated[int, typer.Option(help="Layout seed.")] = 0,
+    size: Annotated[str, typer.Option(help="Camera image size WIDTHxHEIGHT.")] = "320x240",
+    duration: Annotated[float, typer.Option(min=0.0, help="Stop after this many seconds (0 = until Ctrl-C).")] = 0.0,
+) -> None:
+    """Serve the simulated SO-101 on a pseudo-terminal (Feetech bytes) for `tracegen execute`; report success at the end."""
+    import json
+    import sys
+    import time
+
+    from robot.emulator import start_emulator
+    from robot.sim.arm_world import SimArmWorld, save_observation
+    from robot.sim.errors import SimConfigError
+    from robot.sim.tasks import TASKS
+
+    if task not in TASKS:
+        raise SimConfigError(f"unknown task {task!r}; pick one of {', '.join(TASKS)}")
+    width, height = parse_size(size)
+    world = SimArmWorld(task, seed=seed, width=width, height=height)
+    try:
+        files = save_observation(world.observe(), out)
+        calibration = world.write_calibration(out / "calibration.json")
+        camera = world.write_camera_to_base(out / "camera_to_base.json")
+        with start_emulator("so101", backend=world.backend) as handle:
+            console.print(handle.url, highlight=False, soft_wrap=True)
+            if not settings.quiet:
+                err_console.print(
+                    f"simulated so101 ({task}, seed {seed}) on {handle.url}; instruction: {world.instruction!r}\n"
+                    f"  tracegen predict --image {files['image']} --depth {files['depth']} --intrinsics "
+                    f"$(cat {files['intrinsics']}) --instruction \"$(cat {files['instruction']})\" --out trace.npz ...\n"
+                    f"  tracegen execute trace.npz --robot so101 --port {handle.url} --calibration {calibration} "
+                    f"--camera-to-base {camera}\nCtrl-C stops and checks the task", highlight=False, soft_wrap=True)
+            sys.stdout.flush()
+            deadline = time.monotonic() + duration if duration > 0 else None
+            try:
+                while deadline is None or time.monotonic() < deadline:
+                    time.sleep(0.1)
+            except KeyboardInterrupt:
+                pass
+        world.settle(0.5)
+        result = {"task": task, "seed": seed, "success": world.success(), "tool_in_base": world.tool_in_base().tolist()}
+        (out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
+        console.print(f"task {task}: {'[green]success[/]' if result['success'] else '[red]not done[/]'}")
+    finally:
+        world.close()
+
+
 def register(app: typer.Typer) -> None:
     """Add the `sim` sub-app."""
     sim = typer.Typer(help="The simulated tabletop world (MuJoCo): demo videos with ground truth.", no_args_is_help=True)
     sim.command(name="demos")(demos)
+    sim.command(name="arm")(arm)
     app.add_typer(sim, name="sim")
