@@ -49,6 +49,8 @@ def read_group(store, group_path: str, names: list[str], steps: int | None, vide
     """
     from zarr.core.sync import sync
 
+    from store.codecs import CODEC_NAME  # noqa: F401  importing registers the tracegen.image codec
+
     hint = f"run `tracegen inspect {store.location} --verify` and re-forge video {video[:12]}"
     out: dict[str, np.ndarray | None] = {}
     paths = {}

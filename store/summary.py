@@ -17,7 +17,7 @@ class StoreSummary:
     """Totals of a store.
 
     Attributes:
-        location: where the store lives; schema_version, created: root attrs.
+        location: where the store lives; schema_version, created, image_codec: root attrs.
         videos, samples: counts over each video's default forge configuration.
         embodiments, depth_sources, datasets: {name: videos}.
         forge_configs: {config hash: videos using it}.
@@ -30,6 +30,7 @@ class StoreSummary:
     location: str
     schema_version: int
     created: str
+    image_codec: str = "blosc"
     videos: int = 0
     samples: int = 0
     embodiments: dict[str, int] = field(default_factory=dict)
@@ -51,7 +52,9 @@ class StoreSummary:
 def summarize_store(store: TraceStore) -> StoreSummary:
     """Scan every published video of `store` (metadata only; no array is decoded)."""
     root = store.root_attrs()
-    summary = StoreSummary(store.location, int(root.get("schema_version", 0)), str(root.get("created", "")))
+    summary = StoreSummary(
+        store.location, int(root.get("schema_version", 0)), str(root.get("created", "")), str(root.get("image_codec", "blosc"))
+    )
     embodiments, depth, datasets, configs = Counter(), Counter(), Counter(), Counter()
     group_bytes = 0
     for info in store.videos():

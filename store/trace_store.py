@@ -102,8 +102,18 @@ class TraceStore:
         return self.backend.location
 
     @classmethod
-    def create(cls, location: str | Path) -> TraceStore:
-        """Create a new store at `location`, or open the store already there for appending."""
+    def create(cls, location: str | Path, image_codec: str = "blosc") -> TraceStore:
+        """Create a new store at `location`, or open the store already there for appending.
+
+        Args:
+            location: folder or fsspec URL.
+            image_codec: codec of the `image` arrays of a new store (see `store.codecs.IMAGE_CODECS`):
+                "blosc" (default, lossless and exact), "png", "webp-lossless", "webp-95", "jpeg-95".
+                An existing store keeps the codec it was created with.
+        """
+        from store.codecs import check_image_codec
+
+        check_image_codec(image_codec)
         backend = StoreBackend(location)
         if backend.node_attrs("") is not None:
             return cls.open(location, mode="a")
@@ -113,7 +123,7 @@ class TraceStore:
             )
         import zarr
 
-        attrs = {"schema_version": SCHEMA_VERSION, "created": utc_now(), "format": STORE_FORMAT}
+        attrs = {"schema_version": SCHEMA_VERSION, "created": utc_now(), "format": STORE_FORMAT, "image_codec": image_codec}
         try:
             if backend.local_root is not None:
                 backend.local_root.mkdir(parents=True, exist_ok=True)
@@ -313,10 +323,11 @@ class TraceStore:
             schema_version=SCHEMA_VERSION,
         )
         try:
+            codec = str(self.root_attrs().get("image_codec", "blosc"))
             if self.backend.is_local:
-                publish_local(self, video_key, video, config_hash, forge, samples)
+                publish_local(self, video_key, video, config_hash, forge, samples, codec)
             else:
-                publish_remote(self, video_key, video, config_hash, forge, samples)
+                publish_remote(self, video_key, video, config_hash, forge, samples, codec)
         except OSError as exc:
             if isinstance(exc, StoreError):
                 raise

@@ -139,6 +139,8 @@ def _verify_group(store: TraceStore, group: str, report: VerifyReport) -> None:
 def _verify_chunks(store: TraceStore, array_path: str, meta: dict, report: VerifyReport) -> None:
     import zarr
 
+    from store.codecs import CODEC_NAME  # noqa: F401  importing registers the tracegen.image codec
+
     shape = meta["shape"]
     chunks = meta["chunk_grid"]["configuration"]["chunk_shape"]
     separator = meta.get("chunk_key_encoding", {}).get("configuration", {}).get("separator", "/")

@@ -32,19 +32,30 @@ STEP_CHUNKED = {"traces": 2, "visible": 2}  # array name -> axis of the trace st
 
 
 def chunk_shape(
-    shape: tuple[int, ...], itemsize: int, target_bytes: int = TARGET_CHUNK_BYTES, step_axis: int | None = None
+    shape: tuple[int, ...], itemsize: int, target_bytes: int | None = None, step_axis: int | None = None
 ) -> tuple[int, ...]:
     """Chunks along axis 0 of about `target_bytes` each (at least one sample).
 
     With `step_axis`, that axis is split into blocks of `STEP_CHUNK` steps (the model reads the
     start plus 32 steps, so it decodes only the first block).
     """
+    target_bytes = TARGET_CHUNK_BYTES if target_bytes is None else target_bytes
     inner = list(shape[1:])
     if step_axis is not None:
         inner[step_axis - 1] = min(inner[step_axis - 1], STEP_CHUNK)
     per_sample = int(np.prod(inner, dtype=np.int64)) * itemsize
     along = max(1, min(shape[0], target_bytes // max(per_sample, 1)))
     return (along, *inner)
+
+
+def codecs_for(name: str, dtype: np.dtype, image_codec: str = "blosc") -> dict:
+    """`create_array` codec arguments: the store's image codec for `image`, Blosc/zstd otherwise."""
+    from store.codecs import IMAGE_CODECS, ImageCodec, check_image_codec
+
+    choice = IMAGE_CODECS[check_image_codec(image_codec)]
+    if name == "image" and choice is not None:
+        return {"serializer": ImageCodec(format=choice[0], quality=choice[1]), "compressors": None}
+    return {"compressors": compressors_for(name, dtype)}
 
 
 def compressors_for(name: str, dtype: np.dtype) -> list:
@@ -64,7 +75,9 @@ def _fill_value(dtype: np.dtype):
     return False if dtype == np.bool_ else 0
 
 
-def write_forge_group(zarr_store, group_path: str, forge_attrs: dict, samples: VideoSamples) -> None:
+def write_forge_group(
+    zarr_store, group_path: str, forge_attrs: dict, samples: VideoSamples, image_codec: str = "blosc"
+) -> None:
     """Write every array of `samples` under `group_path`, then the attrs carrying `published` last.
 
     Args:
@@ -72,6 +85,7 @@ def write_forge_group(zarr_store, group_path: str, forge_attrs: dict, samples: V
         group_path: the forge group's path inside `zarr_store`.
         forge_attrs: attributes including `"published": True`; written after all arrays.
         samples: the validated arrays.
+        image_codec: the store's image codec name (`store.codecs.IMAGE_CODECS`).
     """
     import zarr
 
@@ -82,7 +96,7 @@ def write_forge_group(zarr_store, group_path: str, forge_attrs: dict, samples: V
             shape=data.shape,
             chunks=chunk_shape(data.shape, data.dtype.itemsize, step_axis=STEP_CHUNKED.get(name)),
             dtype=data.dtype,
-            compressors=compressors_for(name, data.dtype),
+            **codecs_for(name, data.dtype, image_codec),
             fill_value=_fill_value(data.dtype),
             config={"write_empty_chunks": True},
         )
@@ -90,7 +104,7 @@ def write_forge_group(zarr_store, group_path: str, forge_attrs: dict, samples: V
     group.attrs.update(forge_attrs)  # the commit marker: readers list only groups with published=true
 
 
-def publish_local(store, key: str, video: dict, cfg: str, forge: dict, samples: VideoSamples) -> None:
+def publish_local(store, key: str, video: dict, cfg: str, forge: dict, samples: VideoSamples, codec: str = "blosc") -> None:
     """Stage video + forge group under `_staging/`, then rename into place (atomic on one filesystem)."""
     import zarr
     from zarr.storage import LocalStore
@@ -102,7 +116,7 @@ def publish_local(store, key: str, video: dict, cfg: str, forge: dict, samples: 
         staged = LocalStore(staging)
         zarr.open_group(store=staged, mode="w", attributes=video)
         zarr.open_group(store=staged, path=FORGE, mode="w")
-        write_forge_group(staged, f"{FORGE}/{cfg}", forge, samples)
+        write_forge_group(staged, f"{FORGE}/{cfg}", forge, samples, codec)
         target = root / VIDEOS / key
         try:
             os.rename(staging, target)  # a new video: publish the whole group at once
@@ -139,7 +153,7 @@ def _publish_into_existing(store, staging: Path, target: Path, video: dict, cfg:
     group.attrs.update(video)
 
 
-def publish_remote(store, key: str, video: dict, cfg: str, forge: dict, samples: VideoSamples) -> None:
+def publish_remote(store, key: str, video: dict, cfg: str, forge: dict, samples: VideoSamples, codec: str = "blosc") -> None:
     """Write in place; `write_forge_group` writes the published marker last; failures remove the group."""
     import zarr
 
@@ -148,7 +162,7 @@ def publish_remote(store, key: str, video: dict, cfg: str, forge: dict, samples:
         group = zarr.open_group(store=store.zarr_store, path=f"{VIDEOS}/{key}", mode="a")
         group.attrs.update(video)
         zarr.open_group(store=store.zarr_store, path=f"{VIDEOS}/{key}/{FORGE}", mode="a")
-        write_forge_group(store.zarr_store, path, forge, samples)
+        write_forge_group(store.zarr_store, path, forge, samples, codec)
     except BaseException:
         if store.forge_attrs(key, cfg) is None:
             store.backend.remove_tree(path)

@@ -42,6 +42,7 @@ def test_store_json_is_machine_readable(store_dir):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)["store"]
     assert summary["videos"] == 2 and summary["samples"] == 5 and summary["schema_version"] == 1
+    assert summary["image_codec"] == "blosc"
     assert summary["embodiments"] == {"human": 1, "so101": 1} and summary["depth_sources"] == {"synthetic": 1, "none": 1}
     on_disk = sum(p.stat().st_size for p in store_dir.rglob("*") if p.is_file())
     assert summary["disk_bytes"] == on_disk
@@ -99,6 +100,11 @@ def test_export_then_import_through_the_cli(store_dir, tmp_path):
     assert output["imported"] == [KEY_A, KEY_B] and output["store"]["samples"] == 5
     original = TraceStore.open(store_dir).read_samples(KEY_A)
     np.testing.assert_array_equal(TraceStore.open(tmp_path / "copy.zarr").read_samples(KEY_A).traces, original.traces)
+    small = invoke(tmp_path / "jpeg.zarr", "--import-from", "traceforge", tmp_path / "tf", "--image-codec", "jpeg-95")
+    assert small.exit_code == 0 and "images jpeg-95" in small.output
+    assert TraceStore.open(tmp_path / "jpeg.zarr").root_attrs()["image_codec"] == "jpeg-95"
+    unknown = invoke(tmp_path / "avif.zarr", "--import-from", "traceforge", tmp_path / "tf", "--image-codec", "avif")
+    assert unknown.exit_code == 1 and "image codec 'avif' is unknown" in unknown.output
     bad = invoke(store_dir, "--export", "hdf5", tmp_path / "x")
     assert bad.exit_code == 2 and "format 'hdf5' is not supported" in bad.output
 

@@ -154,8 +154,8 @@ def test_exception_mid_write_leaves_nothing_visible(store_path, monkeypatch):
     store.write_video(KEY_A, video_attrs(), CFG, FORGE_ATTRS, make_video_samples(seed=1))
     original = writer.write_forge_group
 
-    def crash(zarr_store, group_path, forge_attrs, samples):
-        original(zarr_store, group_path, {}, samples)  # arrays written, marker not
+    def crash(zarr_store, group_path, forge_attrs, samples, image_codec="blosc"):
+        original(zarr_store, group_path, {}, samples, image_codec)  # arrays written, marker not
         raise RuntimeError("power cut")
 
     monkeypatch.setattr("store.writer.write_forge_group", crash)
@@ -219,8 +219,8 @@ def test_fsspec_half_write_is_invisible_and_verify_reports_it(monkeypatch):
     store = TraceStore.create(url)
     original = writer.write_forge_group
 
-    def crash(zarr_store, group_path, forge_attrs, samples):
-        original(zarr_store, group_path, {}, samples)  # arrays in place, marker never written
+    def crash(zarr_store, group_path, forge_attrs, samples, image_codec="blosc"):
+        original(zarr_store, group_path, {}, samples, image_codec)  # arrays in place, marker never written
         raise KeyboardInterrupt
 
     monkeypatch.setattr(writer, "write_forge_group", crash)

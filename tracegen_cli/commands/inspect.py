@@ -52,7 +52,7 @@ def _print_store(summary) -> None:
     counts = lambda mapping: ", ".join(f"{name} {n}" for name, n in sorted(mapping.items())) or "none"  # noqa: E731
     console.print(
         f"videos {summary.videos} · samples {summary.samples} · forge configs {len(summary.forge_configs)} · "
-        f"size on disk {_human_bytes(summary.disk_bytes)} · compression {ratio}\n"
+        f"size on disk {_human_bytes(summary.disk_bytes)} · compression {ratio} · images {summary.image_codec}\n"
         f"embodiments: {counts(summary.embodiments)}\ndepth sources: {counts(summary.depth_sources)}",
         highlight=False,
     )
@@ -107,6 +107,7 @@ def inspect(
     config: Annotated[str | None, typer.Option(help="Forge config hash (default: the video's latest).")] = None,
     export: Annotated[tuple[str, Path] | None, typer.Option(help="FORMAT DIR: export, e.g. `traceforge out/`.")] = None,
     import_from: Annotated[tuple[str, Path] | None, typer.Option("--import-from", help="FORMAT DIR: import into STORE (created if new).")] = None,
+    image_codec: Annotated[str, typer.Option(help="Image codec of a store --import-from creates: blosc, png, webp-lossless, webp-95, jpeg-95.")] = "blosc",
     verify: Annotated[bool, typer.Option("--verify", help="Read every chunk and check the schema; exit 1 on problems.")] = False,
     cleanup: Annotated[bool, typer.Option("--cleanup", help="With --verify: remove staging folders older than an hour.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")] = False,
@@ -119,14 +120,14 @@ def inspect(
         raise typer.BadParameter("--render needs a video KEY; list keys with `tracegen inspect STORE`", param_hint="--render")
     output: dict = {}
     if import_dir is not None:
-        _import(store, import_dir, output, as_json)
+        _import(store, import_dir, image_codec, output, as_json)
     opened = TraceStore.open(store, mode="a" if cleanup else "r")
     failed = _verify(opened, cleanup, output, as_json) if verify else False
     if export_dir is not None:
         _export(opened, export_dir, key, output, as_json)
     if key is not None:
         _show_video(opened, key, config, render, sample, output, as_json)
-    elif not (verify or export_dir or import_dir) or as_json:
+    elif not (verify or export_dir) or as_json:  # after an import, show what the store now holds
         from store.summary import summarize_store
 
         summary = summarize_store(opened)
@@ -139,11 +140,11 @@ def inspect(
         raise typer.Exit(1)
 
 
-def _import(store: str, folder: Path, output: dict, as_json: bool) -> None:
+def _import(store: str, folder: Path, image_codec: str, output: dict, as_json: bool) -> None:
     from store.interop import import_traceforge
     from store.trace_store import TraceStore
 
-    output["imported"] = import_traceforge(folder, TraceStore.create(store))
+    output["imported"] = import_traceforge(folder, TraceStore.create(store, image_codec=image_codec))
     if not as_json:
         console.print(f"imported {len(output['imported'])} episode(s) from {folder} into {store}")
 
