@@ -2,7 +2,7 @@
 
 Layout::
 
-    <store>/zarr.json                          root attrs: schema_version, created
+    <store>/zarr.json                          root attrs: schema_version, created, format, image_codec
     <store>/videos/<sha256>/                   one group per source video (attrs: sources, fps, ...)
         forge/<config-hash>/                   one group per forge configuration: the arrays of
                                                `store.samples.ARRAY_SPECS` + forge attrs
