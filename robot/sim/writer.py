@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -77,12 +78,15 @@ def write_episode(episode: Episode, out_dir: str | Path) -> dict[str, Path]:
     paths = {"video": out_dir / f"{name}.mp4", "json": out_dir / f"{name}.json", "gt": out_dir / f"{name}.gt.npz"}
     if episode.depth is not None:
         paths["depth"] = out_dir / f"{name}.depth.npz"
-    _atomic(paths["video"], lambda tmp: write_video(tmp, episode.frames, episode.config.fps))
+    jobs = [(paths["video"], lambda tmp: write_video(tmp, episode.frames, episode.config.fps)),
+            (paths["gt"], lambda tmp: _savez(tmp, world=episode.gt_world, camera_uvz=episode.gt_uvz,
+                                             visible=episode.gt_visible, geom=episode.gt_geom)),
+            (paths["json"], lambda tmp: tmp.write_text(json.dumps(episode_metadata(episode), indent=1) + "\n"))]
     if episode.depth is not None:
-        _atomic(paths["depth"], lambda tmp: _savez(tmp, depth=round_mantissa(episode.depth)))
-    _atomic(paths["gt"], lambda tmp: _savez(tmp, world=episode.gt_world, camera_uvz=episode.gt_uvz,
-                                            visible=episode.gt_visible, geom=episode.gt_geom))
-    _atomic(paths["json"], lambda tmp: tmp.write_text(json.dumps(episode_metadata(episode), indent=1) + "\n"))
+        jobs.insert(1, (paths["depth"], lambda tmp: _savez(tmp, depth=round_mantissa(episode.depth))))
+    with ThreadPoolExecutor(max_workers=2) as pool:  # x264 and deflate release the GIL: encode while compressing
+        for future in [pool.submit(_atomic, path, write) for path, write in jobs]:
+            future.result()
     return paths
 
 
