@@ -78,12 +78,14 @@ def demo(
     task: Annotated[str, typer.Option("--task", help="Target task of the five SO-101 demos and the evaluation.")] = "place_block",
     hold_out_task: Annotated[bool, typer.Option("--hold-out-task", help="Also leave the target task out of pretraining.")] = False,
     device: Annotated[str, typer.Option("--device", help="Torch device: cpu, cuda or auto.")] = "cpu",
+    threads: Annotated[int, typer.Option("--threads", min=1, help="Torch CPU threads (1 is fastest on a busy 2-core machine).")] = 1,
 ) -> None:
     """Run the whole method in simulation and print the success table."""
     from tracegen_cli.demo_cli import DemoError
     from tracegen_cli.demo_workflow import DemoConfig, run_demo
 
-    overrides = {"out": out, "seed": seed, "target_task": task, "hold_out_target_task": hold_out_task, "device": device}
+    overrides = {"out": out, "seed": seed, "target_task": task, "hold_out_target_task": hold_out_task, "device": device,
+                 "threads": threads}
     if trials is not None:
         overrides["trials"] = trials
     config = DemoConfig.quick_run(**overrides) if quick else DemoConfig.full(**overrides)

@@ -165,7 +165,7 @@ def run_trial(world: TrialWorld, predictor: Predictor, task: str, condition: str
         executed = execute_on_emulator(world, folder / "trace.npz", folder, log_path, app=app)
     except expected_errors() as exc:
         record.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        logger.info("trial %s/%s/%d failed: %s", task, condition, seed, record.error)
+        logger.debug("trial %s/%s/%d failed: %s", task, condition, seed, record.error)
     record.success = bool(world.success())
     if trace is not None:
         record.overlay, record.executed_error_px = _overlay(observation, trace, executed, task, condition, seed, report_dir)
@@ -207,6 +207,7 @@ def evaluate_conditions(
     open_world: WorldFactory | None = None,
     make_predictor: Callable[[Path, str], Predictor] = load_predictor,
     app=None,
+    threads: int = 0,
 ) -> list[TrialRecord]:
     """Run every (condition, seed) trial of `task`; the same seeds for every condition.
 
@@ -217,11 +218,16 @@ def evaluate_conditions(
         report_dir: the report folder (overlays are written under it).
         progress: a `ProgressHook`.
         open_world: `(task, seed) -> TrialWorld`; default: the MuJoCo world of `demo_sim`.
+        threads: torch CPU threads for prediction (0 keeps torch's setting).
     Returns:
         One record per trial.
     """
     if open_world is None:
         from tracegen_cli.demo_sim import open_trial_world as open_world
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
     stage = f"evaluate {task}"
     progress.begin(stage, len(checkpoints) * len(seeds))
     records = []

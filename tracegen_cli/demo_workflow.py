@@ -87,6 +87,10 @@ class DemoConfig:
         corpus: kinds of pretraining videos, per task.
         preset: model preset for pretraining.
         pretrain_steps, adapt_steps: optimisation steps of pretraining and of adapt/from-scratch.
+        batch_size: samples per pretraining step (adapt uses its own default for five demos).
+        threads: torch CPU threads for training and prediction. 1 is the fastest on a busy 2-core
+            machine (with 2, every small op waits for a scheduler slice: measured 10x slower predictions
+            at load 8); raise it on an idle many-core machine.
         target_demos: number of SO-101 demos for adapt (the paper's five).
         trials: evaluation layouts per condition.
         conditions: which models to evaluate: "adapted", "scratch", "zero-shot".
@@ -103,6 +107,8 @@ class DemoConfig:
     preset: str = "tiny"
     pretrain_steps: int = 1500
     adapt_steps: int = 300
+    batch_size: int = 16
+    threads: int = 1
     target_demos: int = 5
     trials: int = 10
     conditions: tuple[str, ...] = CONDITIONS
@@ -116,7 +122,7 @@ class DemoConfig:
     @classmethod
     def quick_run(cls, **overrides) -> DemoConfig:
         """The smoke run used by CI: one or two videos per kind, few steps and trials (<= 3 minutes)."""
-        base = cls(quick=True, corpus=QUICK_CORPUS, pretrain_steps=60, adapt_steps=30, trials=2,
+        base = cls(quick=True, corpus=QUICK_CORPUS, pretrain_steps=40, adapt_steps=20, batch_size=8, trials=2,
                    conditions=("adapted", "scratch"))
         return replace(base, **overrides)
 
@@ -297,7 +303,7 @@ def run_demo(config: DemoConfig, progress: ProgressHook | None = None) -> DemoRe
     trial_seeds = [TRIAL_SEED_BASE + 1000 * config.seed + i for i in range(config.trials)]
     started = time.perf_counter()
     report.trials += evaluate_conditions(chosen, target_task, trial_seeds, paths.trials, paths.report,
-                                         config.device, progress, paths.logs / "evaluate.log")
+                                         config.device, progress, paths.logs / "evaluate.log", threads=config.threads)
     report.stage_seconds["evaluate"] = time.perf_counter() - started
     files = write_report(report, paths.report)
     return DemoResult(report=report, files=files)
@@ -306,7 +312,8 @@ def run_demo(config: DemoConfig, progress: ProgressHook | None = None) -> DemoRe
 def stage_keys(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task: str) -> dict[str, dict]:
     """The settings each stage's output depends on (upstream settings included), for resuming."""
     corpus = {"seed": config.seed, "tasks": list(pretrain_tasks), "corpus": [asdict(e) for e in config.corpus]}
-    pretrain_key = {**corpus, "preset": config.preset, "pretrain_steps": config.pretrain_steps}
+    pretrain_key = {**corpus, "preset": config.preset, "pretrain_steps": config.pretrain_steps,
+                    "batch_size": config.batch_size}
     targets = {"seed": config.seed, "target_task": target_task, "target_demos": config.target_demos}
     adapt_key = {**pretrain_key, **targets, "adapt_steps": config.adapt_steps, "scratch": "scratch" in config.conditions}
     return {"corpus": corpus, "forge": corpus, "pretrain": pretrain_key, "target demos": targets, "adapt": adapt_key}
@@ -350,7 +357,8 @@ def pretrain(config: DemoConfig, paths: DemoPaths, progress: ProgressHook) -> No
     """Stage 3: `tracegen pretrain` the preset on the store."""
     progress.begin("pretrain", 1)
     run_command(["pretrain", "--store", paths.store, "--out", paths.checkpoint("pretrained"), "--preset",
-                 config.preset, "--steps", config.pretrain_steps, "--device", config.device], paths.logs / "pretrain.log")
+                 config.preset, "--steps", config.pretrain_steps, "--batch-size", config.batch_size, "--device",
+                 config.device, "--seed", config.seed, "--threads", config.threads], paths.logs / "pretrain.log")
     progress.advance("pretrain")
     progress.end("pretrain")
 
@@ -376,14 +384,14 @@ def generate_target_demos(config: DemoConfig, paths: DemoPaths, task: str, progr
 
 
 def adapt_checkpoint(base: Path, demos: Path, out: Path, steps: int, log_path: Path, store: Path,
-                     from_scratch: bool = False, device: str = "cpu", seed: int = 0) -> Path:
+                     from_scratch: bool = False, device: str = "cpu", seed: int = 0, threads: int = 1) -> Path:
     """`tracegen adapt` (or `--from-scratch`) on a folder of demo videos; returns the checkpoint folder.
 
     The demos are forged into `store`, kept apart from the pretraining store so a later pretraining
     run in the same folder can never see target-robot footage.
     """
     argv = ["adapt", "--base", base, "--demos", demos, "--out", out, "--steps", steps, "--store", store,
-            "--device", device, "--seed", seed]
+            "--device", device, "--seed", seed, "--threads", threads]
     if from_scratch:
         argv.append("--from-scratch")
     run_command(argv, log_path)
@@ -397,7 +405,7 @@ def adapt(config: DemoConfig, paths: DemoPaths, progress: ProgressHook) -> None:
     for name, from_scratch in runs:
         adapt_checkpoint(paths.checkpoint("pretrained"), paths.targets, paths.checkpoint(name), config.adapt_steps,
                          paths.logs / "adapt.log", paths.demo_store, from_scratch=from_scratch, device=config.device,
-                         seed=config.seed)
+                         seed=config.seed, threads=config.threads)
         progress.advance("adapt")
     progress.end("adapt")
 

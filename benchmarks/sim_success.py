@@ -1,0 +1,197 @@
+"""Task success in simulation: the paper's Table 1 in miniature, on a CPU.
+
+For each task and N seeded evaluation layouts, the success of
+  (a) pretrained + 5 target-robot (SO-101) demos          ("adapted")
+  (b) the same architecture trained from scratch on them   ("scratch")
+  (c) the pretrained model with no demos                   ("zero-shot")
+  (d) pretrained + 5 human-hand phone-video demos          ("human-adapted")
+and the prediction latency. Every trial renders the arm camera (RGB-D), predicts, executes through the
+servo-bus emulator on a pseudo-terminal (the path a real arm takes) and asks the simulator whether the
+task succeeded. Goals: (a) >= 80 %, (a) - (b) >= 40 points, (d) >= 60 %; the numbers are reported as
+measured.
+
+Usage:
+    MUJOCO_GL=egl .venv/bin/python benchmarks/sim_success.py --trials 5 --out bench-sim-success
+
+Prints a table on stderr and one JSON object per line on stdout. Stages already finished in `--out`
+with the same settings are reused, so an interrupted run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+DEFAULT_TASKS = ("place_block", "ball_in_bin", "open_drawer", "sweep")
+CONDITIONS = {"adapted": "(a) pretrained + 5 SO-101 demos", "scratch": "(b) from scratch on the same 5 demos",
+              "zero-shot": "(c) pretrained, zero-shot", "human-adapted": "(d) pretrained + 5 human-hand demos"}
+HUMAN_SEED_BASE = 70_000
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("bench-sim-success"), help="work folder (reused)")
+    parser.add_argument("--trials", type=int, default=5, help="seeded evaluation layouts per task and condition")
+    parser.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help="comma-separated simulator tasks")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pretrain-steps", type=int, default=1500)
+    parser.add_argument("--adapt-steps", type=int, default=300)
+    parser.add_argument("--quick-corpus", action="store_true", help="the demo's --quick corpus (smoke run)")
+    parser.add_argument("--human-camera", choices=("handheld", "static"), default="handheld",
+                        help="camera of the human-hand demos (handheld = the paper's phone videos)")
+    parser.add_argument("--human-depth", action=argparse.BooleanOptionalAction, default=True,
+                        help="give the human demos a depth sidecar (--no-human-depth: RGB only, depth from SfM)")
+    parser.add_argument("--conditions", default=",".join(CONDITIONS), help="subset of " + ",".join(CONDITIONS))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest on a busy machine)")
+    return parser.parse_args(argv)
+
+
+def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
+    """Target and human demos of one task, and the checkpoints adapted on them; returns checkpoints by condition."""
+    from tracegen_cli.demo_workflow import (
+        TARGET_EMBODIMENT,
+        TARGET_SEED_BASE,
+        adapt_checkpoint,
+        cached_stage,
+        generate_demos,
+        stage_keys,
+    )
+
+    conditions = args.conditions.split(",")
+    base = paths.checkpoint("pretrained")
+    upstream = stage_keys(config, config.tasks, task)["pretrain"]
+    folder = paths.out / "tasks" / task
+    checkpoints = {"zero-shot": base}
+    so101_demos, human_demos = folder / "so101_demos", folder / "human_demos"
+    demo_key = {**upstream, "task": task, "demos": config.target_demos, "seed": args.seed}
+    cached_stage(paths, f"{task}-so101-demos", demo_key, lambda: generate_demos(
+        task, TARGET_EMBODIMENT, so101_demos, config.target_demos, TARGET_SEED_BASE + 100 * args.seed, log))
+    runs = [("adapted", so101_demos, False), ("scratch", so101_demos, True)]
+    if "human-adapted" in conditions:
+        human_key = {**demo_key, "camera": args.human_camera, "depth": args.human_depth}
+        cached_stage(paths, f"{task}-human-demos", human_key, lambda: generate_demos(
+            task, "human", human_demos, config.target_demos, HUMAN_SEED_BASE + 100 * args.seed, log,
+            camera=args.human_camera, depth=args.human_depth))
+        runs.append(("human-adapted", human_demos, False))
+    for name, demos, scratch in runs:
+        if name not in conditions:
+            continue
+        out = folder / "checkpoints" / name
+        key = {**demo_key, "condition": name, "adapt_steps": config.adapt_steps, "human_camera": args.human_camera,
+               "human_depth": args.human_depth}
+        cached_stage(paths, f"{task}-{name}", key, lambda d=demos, o=out, s=scratch: adapt_checkpoint(
+            base, d, o, config.adapt_steps, log, paths.out / "demo_store", from_scratch=s, device=config.device,
+            seed=args.seed, threads=config.threads))
+        checkpoints[name] = out
+    return {name: checkpoints[name] for name in conditions if name in checkpoints}
+
+
+def json_lines(trials, args, seconds: float) -> list[dict]:
+    """One line per (task, condition), one per condition over all tasks, and the goals check."""
+    from tracegen_cli.demo_report import condition_totals, success_table
+
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    machine = f"{platform.machine()} {platform.processor() or platform.system()}, {_cores()} cores"
+    lines = []
+    for row in success_table(trials):
+        lines.append({"benchmark": "sim_success", "task": row.task, "condition": row.condition,
+                      "successes": row.successes, "trials": row.trials, "rate": row.rate,
+                      "stage_failures": row.failures_by_error, "median_predict_ms": _finite(row.median_predict_ms)})
+    totals = condition_totals(trials)
+    latencies = [t.predict_ms for t in trials if math.isfinite(t.predict_ms)]
+    for name, total in totals.items():
+        lines.append({"benchmark": "sim_success", "task": "all", "condition": name, "successes": int(total["successes"]),
+                      "trials": int(total["trials"]), "rate": total["rate"]})
+    rate = {name: total["rate"] for name, total in totals.items()}
+    lines.append({
+        "benchmark": "sim_success", "summary": True, "date": stamp, "machine": machine,
+        "trials_per_task": args.trials, "tasks": args.tasks.split(","), "pretrain_steps": args.pretrain_steps,
+        "adapt_steps": args.adapt_steps, "wall_seconds": round(seconds, 1),
+        "median_predict_ms": _finite(float(sorted(latencies)[len(latencies) // 2]) if latencies else math.nan),
+        "goal_a_ge_80": _goal(rate.get("adapted"), lambda a: a >= 0.8),
+        "goal_a_minus_b_ge_40pts": _goal(_diff(rate.get("adapted"), rate.get("scratch")), lambda d: d >= 0.4),
+        "goal_d_ge_60": _goal(rate.get("human-adapted"), lambda d: d >= 0.6),
+    })
+    return lines
+
+
+def _diff(a, b):
+    return None if a is None or b is None else a - b
+
+
+def _goal(value, test):
+    return None if value is None or not math.isfinite(value) else bool(test(value))
+
+
+def _finite(value: float):
+    return round(value, 2) if math.isfinite(value) else None
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    from tracegen_cli.demo_command import render_success_table, stage_bars
+    from tracegen_cli.demo_report import DemoReport, write_report
+    from tracegen_cli.demo_trials import evaluate_conditions
+    from tracegen_cli.demo_workflow import (
+        QUICK_CORPUS,
+        TRIAL_SEED_BASE,
+        DemoConfig,
+        DemoPaths,
+        cached_stage,
+        forge_corpus,
+        generate_corpus,
+        pretrain,
+        stage_keys,
+    )
+
+    args = parse_args(argv)
+    tasks = tuple(args.tasks.split(","))
+    config = DemoConfig.full(out=args.out, seed=args.seed, tasks=tasks, pretrain_steps=args.pretrain_steps,
+                             adapt_steps=args.adapt_steps, device=args.device, threads=args.threads)
+    if args.quick_corpus:
+        config = replace(config, corpus=QUICK_CORPUS, quick=True)
+    paths = DemoPaths(args.out)
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    keys = stage_keys(config, tasks, tasks[0])
+    started = time.perf_counter()
+    trials = []
+    with stage_bars() as bars:
+        from tracegen_cli.demo_command import RichStageProgress
+
+        progress = RichStageProgress(bars)
+        cached_stage(paths, "corpus", keys["corpus"], lambda: generate_corpus(config, paths, tasks, progress))
+        cached_stage(paths, "forge", keys["forge"], lambda: forge_corpus(paths, tasks, progress))
+        cached_stage(paths, "pretrain", keys["pretrain"], lambda: pretrain(config, paths, progress))
+        seeds = [TRIAL_SEED_BASE + 1000 * args.seed + i for i in range(args.trials)]
+        for task in tasks:
+            checkpoints = prepare_task(task, args, config, paths, paths.logs / f"{task}.log")
+            trials += evaluate_conditions(checkpoints, task, seeds, paths.trials / task, paths.report, config.device,
+                                          progress, paths.logs / f"{task}-evaluate.log", threads=config.threads)
+    seconds = time.perf_counter() - started
+    report = DemoReport(title="sim_success benchmark", smoke_run=config.quick, settings=vars(args) | {"out": str(args.out)},
+                        stage_seconds={"total": seconds}, trials=trials,
+                        notes=[f"{k}: {v}" for k, v in CONDITIONS.items()])
+    write_report(report, paths.report)
+    Console(stderr=True).print(render_success_table(report, "sim_success: task success per condition"))
+    for line in json_lines(trials, args, seconds):
+        print(json.dumps(line), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
