@@ -1,8 +1,8 @@
 """Adapt benchmark: the offline version of the paper's Table 1, plus prediction latency.
 
-Data (all from the MuJoCo simulator, `robot.sim`): a pretraining corpus of the task done by a human
-hand and by another robot; five SO-101 demos to adapt on; further SO-101 episodes in unseen layouts
-held out for scoring. Everything is forged with one `ForgeConfig` (sensor depth from the sidecars).
+Data (all from the MuJoCo simulator, `robot.sim`): a pretraining corpus (default: the task done by a
+human hand and by another robot; `--corpus` adds e.g. SO-101 episodes of other tasks); five SO-101
+demos of the task to adapt on; further SO-101 episodes in unseen layouts held out for scoring. Everything is forged with one `ForgeConfig` (sensor depth from the sidecars).
 
 Models, scored on the held-out SO-101 samples (ADE/FDE in pixels of the 160x120 frames and in cm, over
 all 400 points and over the moving ones; one sampled prediction per sample, seeded):
@@ -37,7 +37,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     parser.add_argument("--task", default="place_block")
-    parser.add_argument("--corpus-episodes", type=int, default=12, help="episodes per pretraining embodiment")
+    parser.add_argument("--corpus", nargs="+", default=["human:place_block", "other_robot:place_block"],
+                        help="pretraining videos as EMBODIMENT:TASK pairs (add e.g. so101:sweep for a new-task setting)")
+    parser.add_argument("--corpus-episodes", type=int, default=12, help="episodes per corpus pair")
     parser.add_argument("--demos", type=int, default=5, help="SO-101 demos to adapt on")
     parser.add_argument("--heldout", type=int, default=6, help="held-out SO-101 episodes scored")
     parser.add_argument("--size", default="160x120")
@@ -188,8 +190,9 @@ def main(argv=None) -> None:
     store_path = work / "store.zarr"
 
     started = time.perf_counter()
-    corpus = [film(args.task, body, args.corpus_episodes, seed, args.size, work / "corpus" / body)
-              for body, seed in (("human", 1), ("other_robot", 2))]
+    pairs = [pair.split(":") for pair in args.corpus]
+    corpus = [film(task, body, args.corpus_episodes, 1 + index, args.size, work / "corpus" / f"{body}-{task}")
+              for index, (body, task) in enumerate(pairs)]
     demos = film(args.task, "so101", args.demos, 50, args.size, work / "demos")
     heldout_dir = film(args.task, "so101", args.heldout, 90, args.size, work / "heldout")
     film_s = time.perf_counter() - started
@@ -199,7 +202,7 @@ def main(argv=None) -> None:
     heldout_keys = forge_folder(heldout_dir, store_path, forge_config)
     forge_s = time.perf_counter() - started
     corpus_set, heldout = dataset(store_path, corpus_keys), dataset(store_path, heldout_keys)
-    emit({"bench": "adapt_data", "task": args.task, "size": args.size, "corpus_videos": len(corpus_keys),
+    emit({"bench": "adapt_data", "task": args.task, "size": args.size, "corpus": args.corpus, "corpus_videos": len(corpus_keys),
           "corpus_samples": len(corpus_set), "demo_videos": args.demos, "heldout_videos": len(heldout_keys),
           "heldout_samples": len(heldout), "film_s": round(film_s, 1), "forge_s": round(forge_s, 1)})
 
@@ -207,7 +210,7 @@ def main(argv=None) -> None:
     base = pretrain(args, store_path, corpus_keys, forge_config, work / "ckpt" / "pretrained")
     pretrain_s = time.perf_counter() - started
     model_info = json.loads((base / "config.json").read_text())["model"]
-    common = {"bench": "adapt", "task": args.task, "heldout_samples": len(heldout),
+    common = {"bench": "adapt", "task": args.task, "corpus": args.corpus, "heldout_samples": len(heldout),
               "model": {k: model_info[k] for k in ("width", "depth", "image_size")}}
     emit({**common, "condition": "stay-still", "train_steps": 0, **score(None, heldout, args.moving_px)})
     emit({**common, "condition": "zero-shot", "train_steps": args.pretrain_steps, "train_s": round(pretrain_s, 1),

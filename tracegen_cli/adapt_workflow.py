@@ -13,6 +13,7 @@ jitter, and no horizontal flips (a mirrored robot does not exist and "left" woul
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,7 +107,7 @@ class AdaptResult:
         checkpoint: the written checkpoint directory.
         demos: the resolved demos.
         train_keys, val_keys: the split (val empty without a hold-out).
-        forge_source: "checkpoint" when the base recorded its forge settings, else "defaults".
+        forge_source: where the forge settings came from: "checkpoint", "base store" or "defaults".
         metrics: the adapted model's validation metrics on the held-out demo (None without one).
         base_metrics: the base model's (zero-shot) metrics on the same demo (None from scratch).
     """
@@ -123,30 +124,48 @@ class AdaptResult:
 def forge_settings(base_meta: dict):
     """The forge settings the base checkpoint's data was made with.
 
-    Read from `config.json` -> `data.forge_config` (a `ForgeConfig` dict, the fields `pretrain`
-    records); falls back to `ForgeConfig()` defaults when the checkpoint does not record them.
+    In order: `config.json` -> `data.forge_config` (a `ForgeConfig` dict); else the settings most of
+    the base's training videos were forged with, read from the store its `data.store` names; else
+    `ForgeConfig()` defaults.
 
     Returns:
-        (ForgeConfig, "checkpoint" | "defaults").
+        (ForgeConfig, "checkpoint" | "base store" | "defaults").
     """
     from forge.config import ForgeConfig, field_names
 
     data = base_meta.get("data") or {}
-    recorded = data.get("forge_config") or data.get("forge")
-    if isinstance(recorded, dict) and recorded:
+    recorded, source = data.get("forge_config"), "checkpoint"
+    if not isinstance(recorded, dict) or not recorded:
+        recorded, source = _settings_in_store(data.get("store")), "base store"
+    if recorded:
         known = {k: v for k, v in recorded.items() if k in field_names()}
-        run_only = {"workers": 1, "force": False, "dry_run": False}
-        return ForgeConfig(**{**known, **run_only}), "checkpoint"
-    log.warning("base checkpoint records no forge settings (data.forge_config); forging demos with forge defaults")
+        return ForgeConfig(**{**known, "workers": 1, "force": False, "dry_run": False}), source
+    log.warning("base checkpoint records no forge settings and its store is not readable; using forge defaults")
     return ForgeConfig(), "defaults"
+
+
+def _settings_in_store(location: str | None) -> dict | None:
+    """The forge settings (hashed subset) shared by most videos of a store, or None."""
+    from collections import Counter
+
+    from store.errors import StoreError
+    from store.trace_store import TraceStore
+
+    if not location:
+        return None
+    try:
+        videos = TraceStore.open(location, mode="r").videos()
+    except (StoreError, OSError):
+        return None
+    counts = Counter(json.dumps(attrs.get("config"), sort_keys=True) for video in videos for attrs in video.forge.values())
+    counts.pop("null", None)
+    return json.loads(counts.most_common(1)[0][0]) if counts else None
 
 
 def _split_demo_args(demos: list[str]) -> tuple[list[Path], list[str]]:
     """Paths that exist (folders, video files) and the rest, taken as store key prefixes."""
-    paths, keys = [], []
-    for demo in demos:
-        (paths if Path(demo).exists() else keys).append(Path(demo) if Path(demo).exists() else str(demo))
-    return paths, keys
+    paths = [Path(demo) for demo in demos if Path(demo).exists()]
+    return paths, [str(demo) for demo in demos if not Path(demo).exists()]
 
 
 def resolve_demos(cfg: AdaptConfig, forge_config, progress: Progress) -> DemoSet:
@@ -155,7 +174,6 @@ def resolve_demos(cfg: AdaptConfig, forge_config, progress: Progress) -> DemoSet
     Raises:
         DemoError: no demo given, a path with no video, a key without a store, or zero samples.
     """
-    from store.hashing import config_hash
     from store.trace_store import TraceStore
 
     if not cfg.demos:
@@ -164,70 +182,79 @@ def resolve_demos(cfg: AdaptConfig, forge_config, progress: Progress) -> DemoSet
     location = cfg.store_location
     if key_args and not paths and cfg.store is None:
         raise DemoError(f"demo '{key_args[0]}' is not a file or folder; to use store keys pass --store STORE")
-    wanted_hash = config_hash(forge_config.hashed())
-    keys, forged, skipped = [], [], []
-    if paths:
-        keys, forged, skipped = forge_demo_paths(paths, location, forge_config, progress)
+    hashes, forged, skipped = forge_demo_paths(paths, location, forge_config, progress) if paths else ({}, [], [])
     store = TraceStore.open(location, mode="r")
-    keys += [store.resolve(prefix) for prefix in key_args]
-    keys = sorted(set(keys))
-    hashes, samples = {}, {}
-    for key in keys:
-        configs = store.forge_configs(key)
-        chosen = wanted_hash if wanted_hash in configs else store.pick_config(key, None)
-        if chosen != wanted_hash:
-            log.warning("demo %s was forged with settings %s, not the base's %s; using them", key[:12], chosen, wanted_hash)
-        hashes[key], samples[key] = chosen, int(configs[chosen].get("num_samples", 0))
-    keys = [key for key in keys if samples[key] > 0]
+    for prefix in key_args:
+        key = store.resolve(prefix)
+        hashes[key] = _config_for_key(store, key, forge_config)
+    samples = {key: int(store.forge_configs(key)[cfg_hash].get("num_samples", 0)) for key, cfg_hash in hashes.items()}
+    keys = sorted(key for key in hashes if samples[key] > 0)
     if not keys:
         reason = f" ({skipped[0]})" if skipped else ""
         raise DemoError(
             f"demos {', '.join(map(str, cfg.demos))} forged to zero samples{reason}; record longer clips with visible motion"
         )
-    return DemoSet(store=str(location), keys=keys, config_hash=hashes, samples=samples, forged=forged)
+    return DemoSet(store=str(location), keys=keys, config_hash={k: hashes[k] for k in keys},
+                   samples={k: samples[k] for k in keys}, forged=[k for k in forged if k in keys])
+
+
+def _config_for_key(store, key: str, forge_config) -> str:
+    """The newest forge group of `key` made with `forge_config`'s settings, else its newest group."""
+    from store.trace_store import latest_config
+
+    configs = store.forge_configs(key)
+    matching = {name: attrs for name, attrs in configs.items() if attrs.get("config") == forge_config.hashed()}
+    if matching:
+        return latest_config(matching)
+    chosen = store.pick_config(key, None)
+    log.warning("demo %s was not forged with the base's settings; using its forge group %s", key[:12], chosen)
+    return chosen
 
 
 def forge_demo_paths(
     paths: list[Path], location: Path, forge_config, progress: Progress
-) -> tuple[list[str], list[str], list[str]]:
-    """Forge every video under `paths` into the store at `location` (videos already there are reused).
-
-    A video that forges to nothing (too short, no motion) is skipped with a warning; the caller
-    fails when no demo is left.
+) -> tuple[dict[str, str], list[str], list[str]]:
+    """Forge every video under `paths` into the store at `location` with `forge.runner` (videos
+    already there with these settings are skipped without decoding). A clip that forges to nothing
+    (too short, no motion) is reported and left out; the caller fails when no demo is left.
 
     Returns:
-        (keys of the demos that have samples, keys forged by this call, why skipped clips gave nothing).
+        ({key: forge config hash} of the demos in the store, keys forged by this call, why clips failed).
     Raises:
-        DemoError: a path holds no video.
+        ForgeError: a path holds no video.
     """
-    from forge.errors import InputError
-    from forge.inputs import discover, with_sidecar
-    from forge.pipeline import forge_video
-    from store.hashing import config_hash, sha256_of_path
-    from store.trace_store import TraceStore
+    from forge.inputs import discover
+    from forge.runner import FAILED, FORGED, forge_directory, source_config_hash
+    from store.hashing import sha256_of_path
 
-    sources = [with_sidecar(source) for path in paths for source in discover(path)]
+    sources = [source for path in paths for source in discover(path)]
     if not sources:
         raise DemoError(f"no demo video found in {', '.join(map(str, paths))}; pass a folder of .mp4 files or frame folders")
-    wanted_hash = config_hash(forge_config.hashed())
-    store = TraceStore.create(location)
-    keys = [sha256_of_path(source.path) for source in sources]
-    todo = [(source, key) for source, key in zip(sources, keys, strict=True) if not store.has_forge(key, wanted_hash)]
-    progress({"event": "forge", "videos": len(sources), "to_forge": len(todo), "store": str(location)})
-    forged, skipped = [], []
-    for source, key in todo:
-        try:
-            result = forge_video(source, forge_config)
-        except InputError as exc:  # nothing usable in this clip: skip it, the others may do
-            log.warning("demo %s gave no samples: %s", source.path, exc)
-            skipped.append(str(exc))
-            progress({"event": "forge_video", "path": str(source.path), "samples": 0, "reason": str(exc)})
-            continue
-        store.write_video(key, result.video_attrs, wanted_hash, result.forge_attrs, result.samples)
-        forged.append(key)
-        progress({"event": "forge_video", "path": str(source.path), "samples": result.samples.num_samples})
-    present = [key for key in keys if store.has_forge(key, wanted_hash)]
-    return present, forged, skipped
+    hashes = {sha256_of_path(source.path): source_config_hash(source, forge_config) for source in sources}
+    summaries = []
+    for path in paths:
+        summaries.append(forge_directory(path, location, forge_config, on_event=_forward(progress, str(location))))
+    outcomes = [outcome for summary in summaries for outcome in summary.outcomes]
+    failed = [f"{Path(o.source).name}: {o.reason}" for o in outcomes if o.status == FAILED]
+    for reason in failed:
+        log.warning("demo %s", reason)
+    forged = [o.key for o in outcomes if o.status == FORGED]
+    present = {o.key: hashes[o.key] for o in outcomes if o.status != FAILED and o.key in hashes}
+    return present, forged, failed
+
+
+def _forward(progress: Progress, store: str):
+    """Adapter from forge.runner's (kind, payload) events to adapt's event dicts."""
+
+    def on_event(kind: str, payload: dict) -> None:
+        if kind == "plan":
+            progress({"event": "forge", "videos": payload["total"], "store": store})
+        elif kind == "done":
+            outcome = payload["outcome"]
+            progress({"event": "forge_video", "path": outcome.source, "status": outcome.status,
+                      "samples": outcome.samples, "reason": outcome.reason})
+
+    return on_event
 
 
 def split_demos(keys: list[str], holdout: bool, seed: int) -> tuple[list[str], list[str]]:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from store.hashing import config_hash
 from store.trace_store import TraceStore
 from tests.store.conftest import make_video_samples
-from tracegen_cli.adapt_workflow import FINETUNE_LR, SCRATCH_LR, split_demos
+from tracegen_cli.adapt_workflow import FINETUNE_LR, SCRATCH_LR, forge_settings, split_demos
 from tracegen_cli.main import app
 
 runner = CliRunner()
@@ -57,6 +57,7 @@ def _weights(path):
     return load_file(str(path / "model.safetensors"))
 
 
+@pytest.mark.slow
 def test_adapt_starts_from_the_base_weights_with_a_fresh_schedule(base, demo_store, tmp_path):
     location, keys = demo_store
     # with a learning rate of ~0 the fine-tuned weights must be the base's exactly
@@ -87,6 +88,21 @@ def test_from_scratch_trains_the_same_architecture_from_random_weights(base, dem
     config = json.loads((tmp_path / "scratch" / "config.json").read_text())
     assert config["data"]["kind"] == "adapt-from-scratch" and config["data"]["val_keys"] == []
     assert config["model"] == json.loads((base / "config.json").read_text())["model"]
+
+
+def test_forge_settings_come_from_the_checkpoint_or_the_base_store(tmp_path):
+    from forge.config import ForgeConfig
+
+    recorded = ForgeConfig(max_side=200, query_every=8)
+    assert forge_settings({"data": {"forge_config": recorded.as_dict()}}) == (recorded, "checkpoint")
+    store = TraceStore.create(tmp_path / "base.zarr")
+    for index in range(3):  # two videos forged with `recorded`, one with other settings
+        settings = recorded if index < 2 else ForgeConfig(max_side=100)
+        store.write_video(f"{index + 1:x}" * 64, {"sources": [f"v{index}.mp4"]}, config_hash(settings.hashed()),
+                          {"config": settings.hashed()}, make_video_samples(1, seed=index))
+    found, source = forge_settings({"data": {"kind": "pretrain", "store": str(tmp_path / "base.zarr")}})
+    assert source == "base store" and found.hashed() == recorded.hashed()
+    assert forge_settings({"data": {"store": str(tmp_path / "gone.zarr")}}) == (ForgeConfig(), "defaults")
 
 
 def test_default_learning_rates_and_holdout_rule():
@@ -151,4 +167,4 @@ def test_adapt_forges_simulated_demo_videos_then_reuses_them(base, tmp_path):
         forge = opened.forge_configs(key)[data["forge_config_hash"][key]]
         assert forge["depth_source"] == "sensor" and forge["config"]["max_side"] == 320
     second = _adapt(base, store, [], tmp_path / "b", "--demos", demos)
-    assert second.exit_code == 0 and "0 to forge, 3 already in" in second.output, second.output
+    assert second.exit_code == 0 and second.output.count("already forged with these settings") == 3, second.output

@@ -29,14 +29,12 @@ class _ProgressView:
             self.header = ""
         kind = event.get("event")
         if kind == "forge":
-            reused = event["videos"] - event["to_forge"]
-            console.print(f"demos: {event['videos']} video(s), {event['to_forge']} to forge, {reused} already in {event['store']}")
-            if event["to_forge"]:
-                self.task = self.bar.add_task("forge", total=event["to_forge"])
+            console.print(f"demos: {event['videos']} video(s) into {event['store']}", highlight=False)
+            self.task = self.bar.add_task("forge", total=event["videos"])
         elif kind == "forge_video" and self.task is not None:
             self.bar.advance(self.task)
-            if not event["samples"]:
-                console.print(f"[yellow]skipped {event['path']}[/]: {event['reason']}", highlight=False)
+            colour = {"forged": "green", "skipped": "dim", "failed": "yellow"}.get(event["status"], "")
+            console.print(f"  [{colour}]{event['status']}[/] {Path(event['path']).name}: {event['reason']}", highlight=False, soft_wrap=True)
         elif kind == "split":
             val = ", ".join(key[:12] for key in event["val"]) or "none (fewer than 3 demos or --no-holdout)"
             console.print(f"train on {len(event['train'])} demo(s); held out: {val}")
@@ -91,6 +89,8 @@ def _render(result) -> None:
         console.print(table)
     if result.forge_source == "defaults":
         console.print("[yellow]the base checkpoint records no forge settings: demos were forged with forge defaults[/]")
+    elif result.forge_source == "base store":
+        console.print("demos forged with the settings of the base's training videos (read from its store)")
     if result.metrics:
         line = f"held-out demo: ADE {result.metrics['ade_px']:.2f} px, FDE {result.metrics['fde_px']:.2f} px"
         if result.base_metrics:
