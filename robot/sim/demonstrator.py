@@ -80,7 +80,7 @@ def make_plan(scene: SimScene, style: DemoStyle, rng: np.random.Generator) -> li
     direction = np.r_[(target - item)[:2], 0.0]
     direction /= np.linalg.norm(direction)
     height, opening = PUSH_HEIGHT[scene.embodiment.name], scene.embodiment.push_opening
-    pre = np.r_[(item - direction * 0.045)[:2], height]
+    pre = np.r_[(item - direction * 0.055)[:2], height]
     through = np.r_[(target - direction * 0.02)[:2], height]
     return [Waypoint(jit(pre + [0, 0, 0.06]), opening, speed), Waypoint(pre, opening, slow, pause=0.1),
             Waypoint(through, opening, 0.5 * slow, action="push"),

@@ -83,13 +83,13 @@ def sample_layout(task: str, rng: np.random.Generator) -> Layout:
     colors = [PALETTE[i] for i in rng.permutation(len(PALETTE))[:2]]
     layout = Layout(task=task, colors={"a": colors[0], "b": colors[1]})
     if task == "place_block":
-        block, region = _two_apart(rng, 0.11, (0.15, 0.24), (0.15, 0.24))
+        block, region = _two_apart(rng, 0.12, (0.15, 0.24), (0.15, 0.24))
         layout.objects = {"block": np.r_[block, rng.uniform(-0.6, 0.6)], "region": np.r_[region, 0.0]}
-        layout.params = {"block_half": 0.015, "region_half": 0.035}
+        layout.params = {"block_half": 0.021, "region_half": 0.045}
     elif task == "ball_in_bin":
-        ball, bin_ = _two_apart(rng, 0.13, (0.15, 0.24), (0.17, 0.23))
+        ball, bin_ = _two_apart(rng, 0.14, (0.15, 0.24), (0.17, 0.23))
         layout.objects = {"ball": np.r_[ball, 0.0], "bin": np.r_[bin_, rng.uniform(-0.4, 0.4)]}
-        layout.params = {"ball_radius": 0.016, "bin_half": 0.045, "bin_height": 0.035}
+        layout.params = {"ball_radius": 0.021, "bin_half": 0.052, "bin_height": 0.035}
     elif task in ("open_drawer", "close_drawer"):
         theta = rng.uniform(-0.45, 0.45)
         axis = -np.array([math.cos(theta), math.sin(theta)])  # drawer slides out towards the robot
@@ -106,12 +106,12 @@ def sample_layout(task: str, rng: np.random.Generator) -> Layout:
             target = item + distance * np.array([math.cos(direction_angle), math.sin(direction_angle)])
             radius = np.linalg.norm(target - PAN_AXIS)
             bearing = math.atan2(*(target - PAN_AXIS)[::-1])
-            pusher = item - 0.045 * (target - item) / distance
+            pusher = item - 0.055 * (target - item) / distance
             pusher_r = np.linalg.norm(pusher - PAN_AXIS)
             if 0.15 <= radius <= 0.25 and abs(bearing) < 0.8 and 0.13 <= pusher_r <= 0.26:
                 break
         layout.objects = {"item": np.r_[item, math.atan2(*(target - item)[::-1])], "target": np.r_[target, 0.0]}
-        layout.params = {"item_half": 0.018, "item_height": 0.012, "target_radius": 0.04}
+        layout.params = {"item_half": 0.022, "item_height": 0.014, "target_radius": 0.045}
     else:
         from robot.sim.errors import SimConfigError
 
