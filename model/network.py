@@ -5,8 +5,9 @@ mixed by `cond_layers` transformer layers. Trace tokens: patches of `point_patch
 points x `time_patch` steps of the noisy normalised deltas, plus the points' start positions, the
 input pixel colour under each point and the (mixed) image feature under the patch. Each block: adaLN-modulated self-attention, cross-attention to the
 condition, adaLN-modulated MLP; adaLN gates and the output layer start at zero (DiT), so an untrained
-network predicts zero velocity (prediction "v") or zero deltas (prediction "x", whose velocity is
-then the exact flow towards zero). A learned null condition replaces the whole condition under
+network predicts zero velocity. With prediction "x" the head predicts the clean deltas x_hat and the
+velocity is (x_hat - g x_t) / (1 - t), whose skip gate g starts at 0 (zero velocity) and learns 1
+within tens of steps. A learned null condition replaces the whole condition under
 condition dropout and for classifier-free guidance.
 """
 
@@ -31,6 +32,7 @@ from model.errors import ConfigError
 from store.trace import GRID_SIZE
 
 MIN_REMAINING_TIME = 0.05  # x-prediction divides by 1 - t; this bounds the factor near t = 1
+SKIP_GATE_GAIN = 10.0  # the x-prediction skip gate is tanh(gain * s): Adam opens it within ~1/(gain * lr) steps
 
 
 @dataclass
@@ -148,6 +150,7 @@ class TraceFlowNet(nn.Module):
         self.norm_out = nn.LayerNorm(w, elementwise_affine=False, eps=1e-6)
         self.adaptive_out = nn.Sequential(nn.SiLU(), nn.Linear(w, 2 * w))
         self.token_out = nn.Linear(w, p * p * tp * 3)
+        self.skip_gate = nn.Parameter(torch.zeros(()))  # x-prediction only; zero keeps the initial velocity zero
         for layer in (self.adaptive_out[1], self.token_out):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -243,7 +246,8 @@ class TraceFlowNet(nn.Module):
         if self.cfg.prediction == "v":
             return head
         remaining = (1.0 - t.float()).clamp(min=MIN_REMAINING_TIME).reshape(-1, 1, 1, 1)  # (B, 1, 1, 1)
-        return (head - x) / remaining
+        gate = torch.tanh(SKIP_GATE_GAIN * self.skip_gate)  # 0 at init, learns ~1: v = (x_hat - x) / (1 - t)
+        return (head - gate * x) / remaining
 
     def forward(self, x, t, image, depth, has_depth, texts, start, drop=None) -> torch.Tensor:
         """Training entry point (one call, as DDP needs): condition then velocity -> (B, K, S, 3)."""

@@ -43,11 +43,13 @@ def test_zero_init_v_prediction_gives_zero_velocity(tiny):
     assert v.shape == (2, 400, 32, 3) and (v == 0).all()
 
 
-def test_zero_init_x_prediction_flows_exactly_to_zero_deltas(tiny):
+def test_zero_init_x_prediction_gives_zero_velocity_and_an_open_gate_flows_to_x_hat(tiny):
     model = TraceFlowNet(tiny)
     x, t = torch.randn(2, 400, 32, 3), torch.tensor([0.0, 0.5])
-    v = model(x, t, **_inputs(tiny))
-    torch.testing.assert_close(v, -x / (1 - t).reshape(-1, 1, 1, 1))
+    assert (model(x, t, **_inputs(tiny)) == 0).all()
+    with torch.no_grad():
+        model.skip_gate.fill_(10.0)  # tanh(100) = 1: the trained regime, v = (x_hat - x) / (1 - t) with x_hat = 0
+    torch.testing.assert_close(model(x, t, **_inputs(tiny)), -x / (1 - t).reshape(-1, 1, 1, 1))
 
 
 def test_trained_head_depends_on_condition_and_null_condition_ignores_it(tiny):
