@@ -114,6 +114,14 @@ def sfm_options(intrinsics: np.ndarray | None, max_features: int, overlap: int, 
     return extraction, matching, pairing, reader, mapping
 
 
+def quiet_colmap() -> None:
+    """Keep COLMAP's own log (glog, thousands of lines per reconstruction) to errors unless forge's
+    logger is at DEBUG; libraries never print."""
+    import pycolmap
+
+    pycolmap.logging.minloglevel = 0 if log.isEnabledFor(logging.DEBUG) else 2
+
+
 def reconstruct(frames: np.ndarray, intrinsics: np.ndarray | None, *, max_features: int = 2048,
                 overlap: int = 6, threads: int = 2, seed: int = 0) -> Reconstruction:
     """Incremental SfM of one segment's frames.
@@ -126,6 +134,7 @@ def reconstruct(frames: np.ndarray, intrinsics: np.ndarray | None, *, max_featur
     """
     import pycolmap
 
+    quiet_colmap()
     options = sfm_options(intrinsics, max_features, overlap, threads, seed)
     extraction, matching, pairing, reader, mapping = options
     with tempfile.TemporaryDirectory(prefix="tracegen-sfm-") as tmp:

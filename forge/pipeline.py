@@ -30,7 +30,6 @@ from store.trace import retarget_arc_length
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[str, float], None]
-SFM_MAX_IMAGES = 16  # a longer segment is reconstructed from this many evenly spaced frames
 
 
 @dataclass
@@ -207,7 +206,8 @@ def _geometry(source, decoded, bounds, motion, config, sensor_depth, intrinsics,
         recon = _reconstruct(decoded.frames[start:end], intrinsics, config)
         _add(timings, "sfm", started)
         started = time.perf_counter()
-        poses, points = refine_poses(tracks, start, recon[0], recon[2], seed=config.seed)
+        poses, points = refine_poses(tracks, start, recon[0], recon[2], rounds=config.bundle_rounds,
+                                     seed=config.seed)
         _add(timings, "bundle", started)
         if len(points) < 8:
             raise ReconstructionError(f"only {len(points)} grid tracks are static and well triangulated")
@@ -233,13 +233,13 @@ def _sidecar_poses(source, decoded, bounds) -> np.ndarray:
 
 
 def _reconstruct(frames: np.ndarray, intrinsics, config: ForgeConfig):
-    """SfM on up to SFM_MAX_IMAGES evenly spaced frames, poses of the others interpolated; the scale
+    """SfM on up to `config.sfm_keyframes` evenly spaced frames, the others' poses interpolated; the scale
     is normalised so the scene's median depth in the first frame is 1.
 
     Returns:
         poses (F, 4, 4), SfM points (M, 3), intrinsics (3, 3).
     """
-    keys = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), SFM_MAX_IMAGES)).round().astype(int))
+    keys = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), config.sfm_keyframes)).round().astype(int))
     recon = camera_stage.reconstruct(frames[keys], intrinsics, max_features=config.sfm_max_features,
                                      overlap=config.sfm_overlap, threads=config.sfm_threads, seed=config.seed)
     poses = np.full((len(frames), 4, 4), np.nan)
