@@ -44,6 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pretrain-steps", type=int, default=1500)
     parser.add_argument("--adapt-steps", type=int, default=300)
     parser.add_argument("--quick-corpus", action="store_true", help="the demo's --quick corpus (smoke run)")
+    parser.add_argument("--episodes-per-kind", type=int, default=0,
+                        help="cap the videos of each corpus kind per task (0: the demo's full corpus)")
+    parser.add_argument("--batch-size", type=int, default=16, help="pretraining batch size")
     parser.add_argument("--human-camera", choices=("handheld", "static"), default="handheld",
                         help="camera of the human-hand demos (handheld = the paper's phone videos)")
     parser.add_argument("--human-depth", action=argparse.BooleanOptionalAction, default=True,
@@ -114,7 +117,8 @@ def json_lines(trials, args, seconds: float) -> list[dict]:
     lines.append({
         "benchmark": "sim_success", "summary": True, "date": stamp, "machine": machine,
         "trials_per_task": args.trials, "tasks": args.tasks.split(","), "pretrain_steps": args.pretrain_steps,
-        "adapt_steps": args.adapt_steps, "wall_seconds": round(seconds, 1),
+        "adapt_steps": args.adapt_steps, "batch_size": args.batch_size, "episodes_per_kind": args.episodes_per_kind,
+        "human_camera": args.human_camera, "human_depth": args.human_depth, "wall_seconds": round(seconds, 1),
         "median_predict_ms": _finite(float(sorted(latencies)[len(latencies) // 2]) if latencies else math.nan),
         "goal_a_ge_80": _goal(rate.get("adapted"), lambda a: a >= 0.8),
         "goal_a_minus_b_ge_40pts": _goal(_diff(rate.get("adapted"), rate.get("scratch")), lambda d: d >= 0.4),
@@ -165,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
                              adapt_steps=args.adapt_steps, device=args.device, threads=args.threads)
     if args.quick_corpus:
         config = replace(config, corpus=QUICK_CORPUS, quick=True)
+    elif args.episodes_per_kind > 0:
+        config = replace(config, corpus=tuple(replace(e, episodes=min(e.episodes, args.episodes_per_kind))
+                                               for e in config.corpus))
+    config = replace(config, batch_size=args.batch_size)
     paths = DemoPaths(args.out)
     paths.logs.mkdir(parents=True, exist_ok=True)
     keys = stage_keys(config, tasks, tasks[0])
