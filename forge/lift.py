@@ -110,65 +110,68 @@ def sparse_depth(points_world: np.ndarray, world_to_camera: np.ndarray, intrinsi
     cam = points_world @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]  # (M, 3)
     cam = cam[np.isfinite(cam).all(1) & (cam[:, 2] > 0)]
     depth = np.full(len(query_uv), np.nan)
-    if len(cam) < 8:
+    finite = np.isfinite(query_uv).all(-1)
+    if len(cam) < 8 or not finite.any():
         return depth
     uvz = project(cam, intrinsics)  # (M, 3)
-    count = min(neighbours, len(uvz))
-    finite = np.isfinite(query_uv).all(-1)
-    _, index = cKDTree(uvz[:, :2]).query(query_uv[finite], k=count)  # (n, k)
-    design = np.concatenate([uvz[index, :2], np.ones(index.shape + (1,))], -1)  # (n, k, 3)
+    query = query_uv[finite].astype(np.float64)  # (n, 2)
+    _, index = cKDTree(uvz[:, :2]).query(query, k=min(neighbours, len(uvz)))  # (n, k)
+    offsets = (uvz[index, :2] - query[:, None, :]) / 100.0  # (n, k, 2): centred, so the constant is the answer
+    design = np.concatenate([np.ones(index.shape + (1,)), offsets], -1)  # (n, k, 3)
     target = 1.0 / uvz[index, 2]  # (n, k)
-    inverse = np.array([_robust_affine(design[i], target[i], query_uv[finite][i]) for i in range(len(index))])
-    depth[finite] = 1.0 / inverse
+    weights = np.ones(index.shape)
+    for _ in range(REFITS):
+        coef = _weighted_affine(design, target, weights)  # (n, 3)
+        error = np.abs(np.einsum("nkc,nc->nk", design, coef) - target)
+        weights = (error <= np.quantile(error, KEEP_SHARE, axis=1, keepdims=True)).astype(np.float64)
+    depth[finite] = 1.0 / _weighted_affine(design, target, weights)[:, 0]
     return depth
 
 
-def _robust_affine(design: np.ndarray, target: np.ndarray, at: np.ndarray) -> float:
-    """Value at `at` of an affine least-squares fit, refitted on the best-explained 2/3 of the points."""
-    weights = np.ones(len(target), bool)
-    for _ in range(REFITS):
-        coef, *_ = np.linalg.lstsq(design[weights], target[weights], rcond=None)
-        error = np.abs(design @ coef - target)
-        weights = error <= np.quantile(error, KEEP_SHARE)
-    return float(coef[0] * at[0] + coef[1] * at[1] + coef[2])
+def _weighted_affine(design: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Batched weighted least squares: (n, k, 3) design, (n, k) target and weights -> (n, 3)."""
+    normal = np.einsum("nkc,nk,nkd->ncd", design, weights, design) + 1e-9 * np.eye(3)
+    right = np.einsum("nkc,nk,nk->nc", design, weights, target)
+    return np.linalg.solve(normal, right[..., None])[..., 0]
 
 
 def triangulate_tracks(uv: np.ndarray, visible: np.ndarray, world_to_camera: np.ndarray,
                        intrinsics: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Linear (DLT) triangulation of every track as a fixed world point.
+    """Linear (DLT) triangulation of every track as a fixed world point, batched over tracks.
 
     Args:
         uv: (K, F, 2), visible: (K, F), world_to_camera: (F, 4, 4).
     Returns:
-        points (K, 3) world, residual (K,) RMS reprojection error in px, parallax (K,) degrees.
+        points (K, 3) world, residual (K,) RMS reprojection error in px (inf when not triangulable),
+        parallax (K,) degrees: the widest angle between the first visible ray and any other.
     """
     num_points = uv.shape[0]
     projections = intrinsics @ world_to_camera[:, :3, :]  # (F, 3, 4)
-    centres = np.einsum("nji,nj->ni", world_to_camera[:, :3, :3], -world_to_camera[:, :3, 3])  # (F, 3)
+    seen = visible & np.isfinite(uv).all(-1)  # (K, F)
+    u, v = np.nan_to_num(uv[..., 0]), np.nan_to_num(uv[..., 1])  # (K, F)
+    rows_u = u[..., None] * projections[None, :, 2] - projections[None, :, 0]  # (K, F, 4)
+    rows_v = v[..., None] * projections[None, :, 2] - projections[None, :, 1]
+    system = np.concatenate([rows_u, rows_v], 1) * np.concatenate([seen, seen], 1)[..., None]  # (K, 2F, 4)
+    _, _, vt = np.linalg.svd(system)
+    homogeneous = vt[:, -1]  # (K, 4)
+    usable = (seen.sum(1) >= 3) & (np.abs(homogeneous[:, 3]) > 1e-12)
     points = np.full((num_points, 3), np.nan)
-    residual = np.full(num_points, np.inf)
-    parallax = np.zeros(num_points)
-    for k in range(num_points):
-        frames = np.flatnonzero(visible[k])
-        if len(frames) < 3:
-            continue
-        rows = []
-        for f in frames:
-            u, v = uv[k, f]
-            rows += [u * projections[f, 2] - projections[f, 0], v * projections[f, 2] - projections[f, 1]]
-        _, _, vt = np.linalg.svd(np.asarray(rows))
-        homogeneous = vt[-1]
-        if abs(homogeneous[3]) < 1e-12:
-            continue
-        point = homogeneous[:3] / homogeneous[3]
-        cam = np.einsum("fij,j->fi", world_to_camera[frames, :3, :3], point) + world_to_camera[frames, :3, 3]
-        if (cam[:, 2] <= 0).any():
-            continue
-        reprojected = project(cam, intrinsics)[:, :2]
-        points[k] = point
-        residual[k] = float(np.sqrt(((reprojected - uv[k, frames]) ** 2).sum(-1).mean()))
-        rays = (point - centres[frames]) / np.linalg.norm(point - centres[frames], axis=1, keepdims=True)
-        parallax[k] = float(np.degrees(np.arccos(np.clip(rays @ rays.T, -1, 1)).max()))
+    points[usable] = homogeneous[usable, :3] / homogeneous[usable, 3:]
+    cam = np.einsum("fij,kj->kfi", world_to_camera[:, :3, :3], np.nan_to_num(points)) + world_to_camera[None, :, :3, 3]
+    in_front = np.where(seen, cam[..., 2] > 0, True).all(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reprojected = project(cam, intrinsics)[..., :2]  # (K, F, 2)
+        squared = np.where(seen, ((reprojected - np.nan_to_num(uv)) ** 2).sum(-1), 0.0)
+        residual = np.sqrt(squared.sum(1) / np.maximum(seen.sum(1), 1))
+    good = usable & in_front & np.isfinite(residual)
+    residual = np.where(good, residual, np.inf)
+    points[~good] = np.nan
+    centres = np.einsum("fji,fj->fi", world_to_camera[:, :3, :3], -world_to_camera[:, :3, 3])  # (F, 3)
+    rays = np.nan_to_num(points)[:, None, :] - centres[None]  # (K, F, 3)
+    rays /= np.linalg.norm(rays, axis=-1, keepdims=True) + 1e-12
+    first = rays[np.arange(num_points), np.argmax(seen, axis=1)]  # (K, 3)
+    cosines = np.where(seen, np.einsum("kfi,ki->kf", rays, first), 1.0)
+    parallax = np.where(good, np.degrees(np.arccos(np.clip(cosines.min(1), -1, 1))), 0.0)
     return points, residual, parallax
 
 
