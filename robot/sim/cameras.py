@@ -95,7 +95,7 @@ def sample_camera(kind: str, rng: np.random.Generator) -> CameraRig:
         return CameraRig(kind="static", eye=eye, target=WORKSPACE_CENTRE.copy(), fovy=view["fovy"], roll=0.0,
                          drift=np.zeros((3, 3)), shake=np.zeros((6, 3)))
     handheld = kind == "handheld"
-    distance = rng.uniform(0.38, 0.52) if handheld else rng.uniform(0.45, 0.65)
+    distance = rng.uniform(0.32, 0.45) if handheld else rng.uniform(0.38, 0.55)
     azimuth, elevation = rng.uniform(-2.0, 2.0), rng.uniform(0.45, 1.0)
     target = WORKSPACE_CENTRE + np.r_[rng.normal(0, 0.02, 2), 0.0]
     eye = target + distance * np.array([math.cos(elevation) * math.cos(azimuth),
@@ -105,5 +105,5 @@ def sample_camera(kind: str, rng: np.random.Generator) -> CameraRig:
         np.stack([rng.uniform(0.001, 0.003, 3), rng.uniform(2.0, 6.0, 3), rng.uniform(0, 2 * math.pi, 3)], axis=1),
         np.stack([rng.uniform(0.002, 0.006, 3), rng.uniform(1.5, 5.0, 3), rng.uniform(0, 2 * math.pi, 3)], axis=1),
     ])
-    return CameraRig(kind=kind, eye=eye, target=target, fovy=float(rng.uniform(42, 58)),
+    return CameraRig(kind=kind, eye=eye, target=target, fovy=float(rng.uniform(40, 52)),
                      roll=float(rng.normal(0, 0.03)), drift=drift, shake=shake)
