@@ -62,10 +62,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def film(task: str, embodiment: str, episodes: int, seed: int, size: str, out: Path) -> Path:
-    """Render `episodes` episodes with the simulator's scripted demonstrator."""
+    """Render `episodes` episodes with the simulator's scripted demonstrator (kept when already there:
+    the simulator is deterministic, so the same seed writes the same bytes)."""
     from robot.sim.episode import EpisodeConfig
     from robot.sim.writer import generate_demos
 
+    if out.is_dir() and len(list(out.glob("*.mp4"))) == episodes:
+        return out
     width, height = (int(x) for x in size.split("x"))
     config = EpisodeConfig(task=task, embodiment=embodiment, camera="static", seed=seed, width=width, height=height)
     generate_demos(config, episodes, out)

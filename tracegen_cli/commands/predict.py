@@ -173,6 +173,7 @@ def predict(
     guidance: Annotated[float | None, typer.Option(help="Classifier-free guidance scale (default: the checkpoint's).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sampling noise.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[int, typer.Option(min=0, help="Torch CPU threads (0: torch's default; 1 is fastest on a busy machine).")] = 0,
     images: Annotated[Path | None, typer.Option(help="Batch mode: a folder of images.")] = None,
     instructions: Annotated[Path | None, typer.Option(help="Batch mode: CSV (image,instruction[,depth]) or JSON.")] = None,
 ) -> None:
@@ -188,6 +189,10 @@ def predict(
     else:
         requests = [build_request(image, instruction, out, render, depth, depth_units, intrinsics)]
     options = SamplingOptions(samples=samples, steps=steps, guidance=guidance, seed=seed)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     model, checkpoint_id, load_seconds = _load(checkpoint, device)
     total = 0.0
     for request in requests:
