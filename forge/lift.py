@@ -152,7 +152,7 @@ def triangulate_tracks(uv: np.ndarray, visible: np.ndarray, world_to_camera: np.
     rows_u = u[..., None] * projections[None, :, 2] - projections[None, :, 0]  # (K, F, 4)
     rows_v = v[..., None] * projections[None, :, 2] - projections[None, :, 1]
     system = np.concatenate([rows_u, rows_v], 1) * np.concatenate([seen, seen], 1)[..., None]  # (K, 2F, 4)
-    _, _, vt = np.linalg.svd(system)
+    _, _, vt = np.linalg.svd(system, full_matrices=False)  # full U would be (2F, 2F) per track
     homogeneous = vt[:, -1]  # (K, 4)
     usable = (seen.sum(1) >= 3) & (np.abs(homogeneous[:, 3]) > 1e-12)
     points = np.full((num_points, 3), np.nan)
