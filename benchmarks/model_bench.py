@@ -9,6 +9,7 @@ Measures, on this machine's CPU (threads set by --threads):
   tokenisation  (with --tokenisation) per-point vs patch tokens: ADE after the same training, latency
 
 Run: .venv/bin/python benchmarks/model_bench.py [--threads 2] [--train-steps 300] [--tokenisation]
+     [--checkpoint CKPT] [--only params,train_rate,latency,sampler,tokenisation]
 """
 
 from __future__ import annotations
@@ -104,19 +105,25 @@ def _ade(model, val, sampler: str, steps: int) -> tuple[float, float]:
     return metrics["ade_px"], time.perf_counter() - started
 
 
-def bench_sampler(workdir: str, train_steps: int) -> None:
-    """Default sampler vs 100-step Euler on the same briefly trained tiny network, same noise."""
+def bench_sampler(workdir: str, train_steps: int, checkpoint: str = "") -> None:
+    """Default sampler vs 100-step Euler on the same tiny network (trained here briefly, or --checkpoint),
+    same noise, on held-out synthetic scenes; a few other step counts alongside."""
     from model.checkpoint import load_checkpoint
 
-    _train_tiny(f"{workdir}/sampler", train_steps, {})
-    model, cfg, _ = load_checkpoint(f"{workdir}/sampler")
+    if not checkpoint:
+        checkpoint = f"{workdir}/sampler"
+        _train_tiny(checkpoint, train_steps, {})
+    model, cfg, meta = load_checkpoint(checkpoint)
     val = SyntheticTraceDataset(num_videos=16, samples_per_video=2, seed=1234)
-    default_ade, default_s = _ade(model, val, cfg.sampler, cfg.sample_steps)
-    euler_ade, euler_s = _ade(model, val, "euler", 100)
-    zero = evaluate_zero_motion(val)
-    emit(bench="sampler", train_steps=train_steps, default=f"{cfg.sampler}-{cfg.sample_steps}", default_ade_px=round(default_ade, 3),
+    results = {}
+    for sampler, steps in (("euler", 100), ("heun", 2), ("heun", 3), ("heun", 4), ("heun", 8), ("euler", 4)):
+        results[sampler, steps] = _ade(model, val, sampler, steps)
+        emit(bench="sampler_setting", sampler=sampler, steps=steps, ade_px=round(results[sampler, steps][0], 3),
+             eval_s=round(results[sampler, steps][1], 2))
+    (default_ade, default_s), (euler_ade, euler_s) = results[cfg.sampler, cfg.sample_steps], results["euler", 100]
+    emit(bench="sampler", checkpoint_step=meta["step"], default=f"{cfg.sampler}-{cfg.sample_steps}", default_ade_px=round(default_ade, 3),
          euler100_ade_px=round(euler_ade, 3), ade_diff_pct=round(100 * (default_ade - euler_ade) / euler_ade, 2),
-         speed_ratio=round(euler_s / default_s, 1), still_baseline_ade_px=round(zero, 3), val_samples=len(val))
+         speed_ratio=round(euler_s / default_s, 1), still_baseline_ade_px=round(evaluate_zero_motion(val), 3), val_samples=len(val))
 
 
 def evaluate_zero_motion(val) -> float:
@@ -152,6 +159,7 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--tokenisation", action="store_true")
+    parser.add_argument("--checkpoint", default="", help="tiny checkpoint for the sampler comparison (default: train one)")
     parser.add_argument("--only", default="", help="comma list of sections to run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -165,7 +173,7 @@ def main() -> None:
         if not only or "latency" in only:
             bench_latency(["tiny", "small", "base"], args.repeats)
         if not only or "sampler" in only:
-            bench_sampler(workdir, args.train_steps)
+            bench_sampler(workdir, args.train_steps, args.checkpoint)
         if args.tokenisation or "tokenisation" in only:
             bench_tokenisation(workdir, args.train_steps, args.repeats)
 

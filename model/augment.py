@@ -64,6 +64,22 @@ def crop(image, depth, traj, intrinsics, box: CropBox):
     return image[rows, cols], None if depth is None else depth[rows, cols], traj, intrinsics
 
 
+MIRRORED_WORDS = {"left": "right", "right": "left", "leftwards": "rightwards", "rightwards": "leftwards",
+                  "leftward": "rightward", "rightward": "leftward"}
+
+
+def mirror_instruction(text: str) -> str:
+    """The instruction of the mirrored scene: "left" and "right" (and -ward(s) forms) swap, case kept."""
+    import re
+
+    def swap(match: re.Match) -> str:
+        word = match.group(0)
+        mirrored = MIRRORED_WORDS[word.lower()]
+        return mirrored.capitalize() if word[0].isupper() else mirrored
+
+    return re.sub(r"\b(?:left|right)(?:wards?)?\b", swap, text, flags=re.IGNORECASE)
+
+
 def flip_horizontal(image, depth, traj, visible, intrinsics):
     """Mirror left-right: `u -> W - 1 - u`, and grid columns swap so index = row * 20 + col still holds.
 

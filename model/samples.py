@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-from model.augment import color_jitter, crop, flip_horizontal, random_crop_box
+from model.augment import color_jitter, crop, flip_horizontal, mirror_instruction, random_crop_box
 from model.config import ModelConfig
 from model.errors import ModelError
 from model.normalize import traj_to_deltas
@@ -76,14 +76,16 @@ class SampleTransform:
         visible = np.asarray(item["visible"], dtype=bool)
         intrinsics = np.asarray(item["intrinsics"], dtype=np.float32)
         image = image.astype(np.float32) / 255.0
+        instructions = list(item["instructions"]) or [""]
+        text = instructions[int(rng.integers(len(instructions)))]
         if self.augment.enabled:
-            image, depth, traj, visible, intrinsics = self._augment(image, depth, traj, visible, intrinsics, rng)
+            image, depth, traj, visible, intrinsics, flipped = self._augment(image, depth, traj, visible, intrinsics, rng)
+            text = mirror_instruction(text) if flipped else text
         height, width = image.shape[:2]
         if not has_depth:
             traj = traj.copy()
             traj[..., 2] = np.nan
         start, deltas, mask = traj_to_deltas(traj, valid, width, height, self.cfg.steps)
-        instructions = list(item["instructions"]) or [""]
         return {
             "image": image_to_input(image, self.cfg.image_size),
             "depth": depth_to_input(depth, self.cfg.image_size),
@@ -91,7 +93,7 @@ class SampleTransform:
             "start": start,
             "deltas": deltas,
             "mask": mask,
-            "text": instructions[int(rng.integers(len(instructions)))],
+            "text": text,
             "traj": traj[:, : self.cfg.steps + 1].astype(np.float32),
             "valid": valid[: self.cfg.steps + 1],
             "visible": visible[:, : self.cfg.steps + 1],
@@ -105,9 +107,10 @@ class SampleTransform:
         if aug.crop_scale < 1.0:
             box = random_crop_box(image.shape[1], image.shape[0], rng, aug.crop_scale)
             image, depth, traj, intrinsics = crop(image, depth, traj, intrinsics, box)
-        if rng.random() < aug.flip_prob:
+        flipped = bool(rng.random() < aug.flip_prob)
+        if flipped:
             image, depth, traj, visible, intrinsics = flip_horizontal(image, depth, traj, visible, intrinsics)
-        return image, depth, traj, visible, intrinsics
+        return image, depth, traj, visible, intrinsics, flipped
 
 
 def collate(samples: list[dict]) -> dict:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from model.augment import CropBox, color_jitter, crop, flip_horizontal, random_crop_box
+from model.augment import CropBox, color_jitter, crop, flip_horizontal, mirror_instruction, random_crop_box
 from model.config import preset
 from model.samples import AugmentConfig, SampleTransform
 from model.synthetic import SyntheticTraceDataset
@@ -81,3 +81,27 @@ def test_transform_resizes_and_normalises_by_image_size():
     moving = sample["mask"][..., 0].any(1)
     np.testing.assert_allclose(flipped["deltas"][..., 0].sum(), -sample["deltas"][..., 0].sum(), atol=1e-4)
     assert moving.any()
+
+
+def test_mirrored_instructions_swap_left_and_right():
+    assert mirror_instruction("Move the cup left, then RIGHT") == "Move the cup right, then Left"
+    assert mirror_instruction("slide it leftwards past the bright lamp") == "slide it rightwards past the bright lamp"
+    assert mirror_instruction("lift the copyright leftover") == "lift the copyright leftover"
+
+
+def test_flipped_sample_says_the_mirrored_direction():
+    cfg = preset("tiny")
+    dataset = SyntheticTraceDataset(num_videos=8, samples_per_video=2, seed=5)
+    flip = SampleTransform(cfg, AugmentConfig(enabled=True, flip_prob=1.0, crop_scale=1.0, jitter=0.0))
+    checked = 0
+    for i in range(len(dataset)):
+        item = dataset[i]
+        sample = flip(item, np.random.default_rng(i))
+        du = sample["deltas"][..., 0][sample["mask"][..., 0]].sum()
+        if "left" in sample["text"]:
+            assert du < 0
+            checked += 1
+        elif "right" in sample["text"]:
+            assert du > 0
+            checked += 1
+    assert checked >= 4
