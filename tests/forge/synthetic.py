@@ -308,6 +308,8 @@ def endpoint_errors(scene: Scene, raw: np.ndarray, intrinsics: np.ndarray, query
     """
     from store.trace import unproject
 
+    if np.isnan(raw[..., 2]).all():  # 2D-only: compare pixels of the reference camera instead
+        return _pixel_endpoint_errors(scene, raw, query_frame, frame_ids)
     xyz = unproject(raw.astype(np.float64), intrinsics)  # (K, F, 3)
     finite_columns = np.flatnonzero(np.isfinite(xyz).all(-1).any(0))
     last = int(finite_columns[-1])
@@ -323,3 +325,17 @@ def endpoint_errors(scene: Scene, raw: np.ndarray, intrinsics: np.ndarray, query
     end = end[np.isfinite(end).all(-1)]
     x, y, z = (float(100 * end[:, i].mean()) if len(end) else float("nan") for i in range(3))
     return {"x_cm": x, "y_cm": y, "z_cm": z, "moving": int(len(end)), "scale": scale}
+
+
+def _pixel_endpoint_errors(scene: Scene, raw: np.ndarray, query_frame: int, frame_ids: np.ndarray) -> dict:
+    """Mean absolute endpoint error of the card's points in reference-image pixels (u, v)."""
+    from store.trace import project
+
+    last = int(np.flatnonzero(np.isfinite(raw[..., :2]).all(-1).any(0))[-1])
+    source = frame_ids[query_frame : query_frame + last + 1] - frame_ids[query_frame]
+    truth, on_card = ground_truth_trace(scene, int(frame_ids[query_frame]), int(source[-1]) + 1)
+    true_uv = project(truth[:, source[-1]], scene.intrinsics)[:, :2]
+    end = np.abs(raw[on_card, last, :2] - true_uv[on_card])
+    end = end[np.isfinite(end).all(-1)]
+    u, v = (float(end[:, i].mean()) if len(end) else float("nan") for i in range(2))
+    return {"u_px": u, "v_px": v, "moving": int(len(end)), "scale": 1.0}
