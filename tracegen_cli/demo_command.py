@@ -74,7 +74,7 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Output folder (corpus, store, checkpoints, trials, report).")] = Path("tracegen-demo"),
     quick: Annotated[bool, typer.Option("--quick", help="Smoke run with tiny sizes (<= 3 minutes); says so in the report.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Base seed; every stage derives its seeds from it.")] = 0,
-    trials: Annotated[int | None, typer.Option("--trials", help="Evaluation layouts per condition (default 10; 2 with --quick).")] = None,
+    trials: Annotated[int | None, typer.Option("--trials", help="Evaluation layouts per condition (default 8; 2 with --quick).")] = None,
     task: Annotated[str, typer.Option("--task", help="Target task of the five SO-101 demos and the evaluation.")] = "place_block",
     hold_out_task: Annotated[bool, typer.Option("--hold-out-task", help="Also leave the target task out of pretraining.")] = False,
     device: Annotated[str, typer.Option("--device", help="Torch device: cpu, cuda or auto.")] = "cpu",

@@ -105,12 +105,12 @@ class DemoConfig:
     hold_out_target_task: bool = False
     corpus: tuple[CorpusEntry, ...] = FULL_CORPUS
     preset: str = "tiny"
-    pretrain_steps: int = 1500
-    adapt_steps: int = 300
-    batch_size: int = 16
+    pretrain_steps: int = 800
+    adapt_steps: int = 200
+    batch_size: int = 8
     threads: int = 1
     target_demos: int = 5
-    trials: int = 10
+    trials: int = 8
     conditions: tuple[str, ...] = CONDITIONS
     device: str = "cpu"
 
