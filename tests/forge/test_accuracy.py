@@ -91,3 +91,11 @@ def test_discover_ignores_sidecars(static_scene, tmp_path):
     write_video(static_scene, tmp_path / "sub", "b", frame_folder=True)
     found = [s.path.relative_to(tmp_path).as_posix() for s in discover(tmp_path)]
     assert found == ["a.mp4", "sub/b"]
+
+
+def test_moving_camera_with_depth_but_no_poses_uses_rgbd_odometry(moving_scene, tmp_path):
+    forged = _forge(moving_scene, tmp_path, "rgbd_handheld", ForgeConfig(query_every=16))
+    assert forged.forge_attrs["depth_source"] == "sensor" and forged.forge_attrs["camera_motion"] == "moving"
+    assert forged.segments[0].note.startswith("poses from sensor depth")
+    errors = _errors(moving_scene, forged)  # metric: no scale alignment
+    assert max(errors["x_cm"], errors["y_cm"], errors["z_cm"]) < 0.75, errors
