@@ -89,6 +89,7 @@ def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
 def _read_video(path: Path):
     if not path.is_file() or path.stat().st_size == 0:
         raise VideoReadError(f"{path}: the file is empty (0 bytes); remove it or re-export the video")
+    _probe(path)
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise VideoReadError(f"{path}: cannot open the video (unknown container or codec); re-encode it as H.264 mp4")
@@ -110,6 +111,20 @@ def _read_video(path: Path):
         raise VideoReadError(
             f"{path}: decoded {index} of {expected} frames; the file is truncated, re-copy or re-encode it"
         )
+
+
+def _probe(path: Path) -> None:
+    """Open the container with PyAV first: it raises a readable error for a broken file where
+    OpenCV's FFmpeg backend would print to stderr and return nothing."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoReadError(f"{path}: the file has no video stream; pass a video")
+    except av.error.FFmpegError as exc:
+        raise VideoReadError(f"{path}: not a readable video ({exc.strerror or exc}); the file is truncated "
+                             "or corrupt, re-copy or re-encode it") from exc
 
 
 def _read_folder(path: Path):
