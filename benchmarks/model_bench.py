@@ -6,6 +6,7 @@ Measures, on this machine's CPU (threads set by --threads):
   latency       `predict_traces` wall time per preset, sampler and step count
   sampler       the default sampler against 100-step Euler on one briefly trained tiny network:
                 speed ratio and ADE of each on held-out synthetic scenes
+  token_latency (with --only token_latency) prediction latency per trace tokenisation
   tokenisation  (with --tokenisation) per-point vs patch tokens: ADE after the same training, latency
 
 Run: .venv/bin/python benchmarks/model_bench.py [--threads 2] [--train-steps 300] [--tokenisation]
@@ -153,6 +154,16 @@ def bench_tokenisation(workdir: str, train_steps: int, repeats: int) -> None:
              train_s=round(train_s, 1), ade_px=round(ade, 3), predict_ms=round(ms, 1))
 
 
+def bench_token_latency(repeats: int) -> None:
+    """Prediction latency of the tiny preset per trace tokenisation (weights do not change the cost)."""
+    item = SyntheticTraceDataset(1, 1, depth_fraction=1.0)[0]
+    for point_patch, time_patch in ((1, 32), (2, 32), (2, 8), (4, 32)):
+        model = TraceFlowNet(preset("tiny", point_patch=point_patch, time_patch=time_patch)).eval()
+        ms = 1000 * _time_predict(model, item, model.cfg.sample_steps, model.cfg.sampler, repeats)
+        emit(bench="token_latency", point_patch=point_patch, time_patch=time_patch, tokens=model.cfg.num_tokens,
+             params=count_parameters(model), predict_ms=round(ms, 1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -174,6 +185,8 @@ def main() -> None:
             bench_latency(["tiny", "small", "base"], args.repeats)
         if not only or "sampler" in only:
             bench_sampler(workdir, args.train_steps, args.checkpoint)
+        if "token_latency" in only:
+            bench_token_latency(args.repeats)
         if args.tokenisation or "tokenisation" in only:
             bench_tokenisation(workdir, args.train_steps, args.repeats)
 
