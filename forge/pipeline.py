@@ -224,7 +224,7 @@ def _geometry(source, decoded, bounds, motion, config, sensor_depth, intrinsics,
         started = time.perf_counter()
         poses, points = refine_poses(tracks, start, recon[0], recon[2], rounds=config.bundle_rounds,
                                      seed=config.seed)
-        _add(timings, "bundle", started)
+        _add(timings, "sfm_points", started)
         if len(points) < 8:
             raise ReconstructionError(f"only {len(points)} grid tracks are static and well triangulated")
     except (ReconstructionError, np.linalg.LinAlgError) as exc:
