@@ -49,7 +49,10 @@ def decode_source(path: Path, is_frame_folder: bool, config: ForgeConfig) -> Dec
     Raises:
         VideoReadError: unreadable, truncated, empty, or absurdly large input.
     """
-    reader = _read_folder(path) if is_frame_folder else _read_video(path)
+    if is_frame_folder:
+        reader = _read_folder(path)
+    else:
+        reader = _read_tracker_npz(path) if path.suffix.lower() == ".npz" else _read_video(path)
     kept, ids, thumbs = [], [], []
     scale, source_size, count, fps = 1.0, (0, 0), 0, 0.0
     for index, frame_bgr, frame_fps in reader:
@@ -125,6 +128,19 @@ def _probe(path: Path) -> None:
     except av.error.FFmpegError as exc:
         raise VideoReadError(f"{path}: not a readable video ({exc.strerror or exc}); the file is truncated "
                              "or corrupt, re-copy or re-encode it") from exc
+
+
+def _read_tracker_npz(path: Path):
+    """Frames of a TAPIP3D / SpatialTrackerV2 `.npz`: `video` (T, 3, H, W) in [0, 1] (or (T, H, W, 3))."""
+    with np.load(path, allow_pickle=False) as data:
+        video = np.asarray(data["video"])
+    if video.ndim != 4 or 3 not in (video.shape[1], video.shape[3]):
+        raise VideoReadError(f"{path}: 'video' has shape {video.shape}; expected (T, 3, H, W) in [0, 1]")
+    if video.shape[1] == 3 and video.shape[3] != 3:
+        video = np.moveaxis(video, 1, -1)
+    scale = 255.0 if video.dtype.kind == "f" and video.max() <= 1.0 else 1.0
+    for index, frame in enumerate(np.clip(video * scale, 0, 255).astype(np.uint8)):
+        yield index, np.ascontiguousarray(frame[..., ::-1]), 0.0  # RGB -> BGR like the other readers
 
 
 def _read_folder(path: Path):

@@ -12,12 +12,12 @@ from forge.errors import DepthError
 from forge.inputs import IMAGE_SUFFIXES
 
 
-def load_sensor_depth(path: Path, units: float, frame_ids: np.ndarray, source_frames: int,
+def load_sensor_depth(path: Path | np.ndarray, units: float, frame_ids: np.ndarray, source_frames: int,
                       source_size: tuple[int, int], decoded_size: tuple[int, int]) -> np.ndarray:
     """Depth of the kept frames in metres, at the decoded size.
 
     Args:
-        path: `.depth.npz` file or `.depth/` folder.
+        path: `.depth.npz` file, `.depth/` folder, or a (T, H, W) array in metres.
         units: metres per PNG unit (ignored for npz, which is metres).
         frame_ids: (T,) source index of each kept frame.
         source_frames: frames in the source video.
@@ -27,7 +27,13 @@ def load_sensor_depth(path: Path, units: float, frame_ids: np.ndarray, source_fr
     Raises:
         DepthError: unreadable depth, or a frame count or shape that does not match the video.
     """
-    if path.is_dir():
+    if isinstance(path, np.ndarray):  # depth carried inside a tracker .npz source
+        if path.ndim != 3:
+            raise DepthError(f"depth array has shape {path.shape}; expected (T, H, W)")
+        _check_count(Path("depths"), len(path), source_frames)
+        depth = path[frame_ids].astype(np.float32)
+        path = Path("depths")
+    elif path.is_dir():
         depth = _png_depth(path, units, frame_ids, source_frames)
     else:
         depth = _npz_depth(path, frame_ids, source_frames)

@@ -9,6 +9,10 @@ Beside a source named `<name>` may sit:
   `<name>.depth.npz`  key `depth`, (T, H, W) float metres, 0 or NaN = unknown
   `<name>.depth/`     16-bit PNGs, one per frame, units from the json (default mm)
   `<name>.gt.npz`     ground truth written by the simulator: ignored here.
+
+A source may also be a TAPIP3D / SpatialTrackerV2 result `.npz` (`video` (T, 3, H, W) in [0, 1],
+`depths` (T, H, W) metres with 0 unknown, `intrinsics` (T, 3, 3), `extrinsics` (T, 4, 4)
+world-to-camera): its frames, depth, intrinsics and poses are used as if given by sidecars.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from forge.errors import InputError
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+TRACKER_NPZ_KEYS = ("video", "depths", "intrinsics", "extrinsics")  # TAPIP3D / SpatialTrackerV2 layout
+SIDECAR_NPZ_SUFFIXES = (".depth.npz", ".gt.npz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MIN_FOLDER_FRAMES = 2
 
@@ -42,6 +48,7 @@ class Sidecar:
         camera_poses: (T, 4, 4) world-to-camera per source frame.
         dataset: dataset tag.
         depth_path: `.depth.npz` file or `.depth/` folder, when present.
+        depth_array: (T, H, W) metres carried inside a tracker `.npz` source.
     """
 
     instructions: list[str] = field(default_factory=list)
@@ -52,6 +59,7 @@ class Sidecar:
     camera_poses: np.ndarray | None = None
     dataset: str | None = None
     depth_path: Path | None = None
+    depth_array: np.ndarray | None = None
 
 
 @dataclass
@@ -77,7 +85,7 @@ def discover(root: Path) -> list[VideoSource]:
     if not root.exists():
         raise InputError(f"video directory {root} does not exist; pass a folder of videos")
     if root.is_file():
-        candidates = [root] if root.suffix.lower() in VIDEO_SUFFIXES else []
+        candidates = [root] if root.suffix.lower() in VIDEO_SUFFIXES or is_tracker_npz(root) else []
     else:
         candidates = sorted(_walk(root))
     return [VideoSource(path, path.is_dir(), Sidecar()) for path in candidates]
@@ -94,12 +102,26 @@ def _walk(folder: Path):
     for entry in entries:
         if entry.is_dir() and not entry.name.startswith("."):
             yield from _walk(entry)
-        elif entry.is_file() and entry.suffix.lower() in VIDEO_SUFFIXES and not entry.name.startswith("."):
+        elif entry.is_file() and not entry.name.startswith(".") and (
+            entry.suffix.lower() in VIDEO_SUFFIXES or is_tracker_npz(entry)
+        ):
             yield entry
 
 
+def is_tracker_npz(path: Path) -> bool:
+    """A TAPIP3D / SpatialTrackerV2 result `.npz` (not a `.depth.npz` or `.gt.npz` sidecar)."""
+    name = path.name.lower()
+    if not name.endswith(".npz") or name.endswith(SIDECAR_NPZ_SUFFIXES):
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return all(key in data.files for key in TRACKER_NPZ_KEYS)
+    except (OSError, ValueError):
+        return False
+
+
 def stem_of(path: Path) -> Path:
-    """`dir/name` for `dir/name.mp4` or a frame folder `dir/name`."""
+    """`dir/name` for `dir/name.mp4`, `dir/name.npz` or a frame folder `dir/name`."""
     return path if path.is_dir() else path.with_suffix("")
 
 
@@ -122,7 +144,23 @@ def read_sidecar(path: Path) -> Sidecar:
         if candidate.exists():
             sidecar.depth_path = candidate
             break
+    if Path(path).suffix.lower() == ".npz":
+        _apply_tracker_npz(sidecar, Path(path))
     return sidecar
+
+
+def _apply_tracker_npz(sidecar: Sidecar, path: Path) -> None:
+    """Depth, intrinsics (of the first frame) and world-to-camera poses from a tracker `.npz`."""
+    with np.load(path, allow_pickle=False) as data:
+        depth, intrinsics, extrinsics = (np.asarray(data[k], np.float64) for k in TRACKER_NPZ_KEYS[1:])
+    if intrinsics.ndim == 3:
+        intrinsics = intrinsics[0]
+    if intrinsics.shape != (3, 3) or extrinsics.ndim != 3 or extrinsics.shape[1:] != (4, 4):
+        raise InputError(f"{path}: intrinsics {intrinsics.shape} / extrinsics {extrinsics.shape} are not "
+                         "(T, 3, 3) / (T, 4, 4); write the TAPIP3D layout")
+    sidecar.intrinsics = sidecar.intrinsics if sidecar.intrinsics is not None else intrinsics
+    sidecar.camera_poses = sidecar.camera_poses if sidecar.camera_poses is not None else extrinsics
+    sidecar.depth_array = depth.astype(np.float32)
 
 
 def _apply_json(sidecar: Sidecar, json_path: Path) -> None:

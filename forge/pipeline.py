@@ -103,7 +103,7 @@ def forge_video(source: VideoSource, config: ForgeConfig, on_progress: ProgressC
 
 
 def _sensor_depth(source: VideoSource, decoded: DecodedVideo, config: ForgeConfig, timings: dict) -> np.ndarray | None:
-    path = source.sidecar.depth_path
+    path = source.sidecar.depth_path if source.sidecar.depth_array is None else source.sidecar.depth_array
     if config.depth == "sensor" and path is None:
         raise InputError(f"{source.path}: --depth sensor but no <name>.depth.npz or <name>.depth/ beside it; "
                          "add the depth or use --depth auto")

@@ -99,3 +99,20 @@ def test_moving_camera_with_depth_but_no_poses_uses_rgbd_odometry(moving_scene, 
     assert forged.segments[0].note.startswith("poses from sensor depth")
     errors = _errors(moving_scene, forged)  # metric: no scale alignment
     assert max(errors["x_cm"], errors["y_cm"], errors["z_cm"]) < 0.75, errors
+
+
+def test_tapip3d_npz_input_with_its_depth_and_poses(moving_scene, tmp_path):
+    from forge.inputs import discover
+
+    scene = moving_scene
+    count = len(scene.frames)
+    np.savez(tmp_path / "tracked.npz", video=np.moveaxis(scene.frames, -1, 1).astype(np.float32) / 255,
+             depths=scene.depth, intrinsics=np.tile(scene.intrinsics, (count, 1, 1)), extrinsics=scene.camera,
+             visibs=np.ones((count, 4), bool))
+    np.savez(tmp_path / "other.gt.npz", video=np.zeros(1))  # sidecars are never sources
+    (source,) = discover(tmp_path)
+    source = VideoSource(source.path, False, read_sidecar(source.path))
+    forged = forge_video(source, ForgeConfig(query_every=64))
+    assert forged.forge_attrs["depth_source"] == "sensor" and forged.segments[0].note == "poses from sidecar"
+    errors = _errors(scene, forged)
+    assert max(errors["x_cm"], errors["y_cm"], errors["z_cm"]) < 0.75, errors
