@@ -157,7 +157,8 @@ def retarget_arc_length(
     lower = np.clip(np.floor(frames).astype(int), 0, num_frames - 1)
     upper = np.clip(lower + 1, 0, num_frames - 1)
     alpha = (frames - lower)[None, :, None]  # (1, n+1, 1)
-    resampled = (1 - alpha) * raw[:, lower] + alpha * raw[:, upper]  # (K, n+1, 3)
+    upper_values = np.where(alpha > 0, raw[:, upper], 0.0)  # 0 * NaN would poison exact steps
+    resampled = (1 - alpha) * raw[:, lower] + alpha * upper_values  # (K, n+1, 3)
     exact = alpha[..., 0] == 0
     seen = np.where(exact, visible[:, lower], visible[:, lower] & visible[:, upper])
 

@@ -65,14 +65,17 @@ def test_one_video_with_motion_statistics(store_dir):
 
 
 def test_render_writes_time_and_depth_panels(store_dir, tmp_path):
+    from tracegen_cli.render import BANNER_HEIGHT, LEGEND_HEIGHT, MIN_PANEL_WIDTH
+
+    scale = -(-MIN_PANEL_WIDTH // 64)  # 48x64 frames upscaled by a whole factor
+    expected = (BANNER_HEIGHT + 48 * scale + LEGEND_HEIGHT, 2 * 64 * scale, 3)  # time panel + z panel
     out = tmp_path / "render.png"
     result = invoke(store_dir, "ab", "--render", out, "--sample", 2)
     assert result.exit_code == 0, result.output
-    picture = cv2.imread(str(out))
-    assert picture.shape == (384, 1024, 3)  # 48x64 upscaled 8x; time panel + depth panel
+    assert cv2.imread(str(out)).shape == expected
     no_depth = tmp_path / "flat.png"
     assert invoke(store_dir, "cd", "--render", no_depth).exit_code == 0
-    assert cv2.imread(str(no_depth)).shape == (384, 512, 3)
+    assert cv2.imread(str(no_depth)).shape == expected  # the z panel says "2D only"
     bad = invoke(store_dir, "ab", "--render", out, "--sample", 7)
     assert bad.exit_code == 1 and "sample 7 does not exist" in bad.output
 

@@ -130,3 +130,13 @@ def test_loading_a_foreign_npz_names_the_missing_keys(tmp_path):
         load_trace_file(tmp_path / "other.npz")
     with pytest.raises(TraceFileError, match="does not exist"):
         load_trace_file(tmp_path / "missing.npz")
+
+
+def test_retarget_keeps_an_exact_step_when_the_point_is_lost_right_after():
+    raw, visible = _moving_block(frames=21, distance_px=40.0)
+    raw[0, 6:] = np.nan  # point 0 is lost after frame 5, which is exactly step 1
+    visible[0, 6:] = False
+    trace = retarget_arc_length(raw, visible, 200, 100)
+    assert trace.frame_index[1] == pytest.approx(5.0)
+    assert trace.visible[0, 1] and np.isfinite(trace.traj[0, 1]).all()
+    np.testing.assert_allclose(trace.traj[0, 1, 0], raw[0, 5, 0], atol=1e-4)

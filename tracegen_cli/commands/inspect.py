@@ -174,13 +174,29 @@ def _show_video(opened, key: str, config: str | None, render: Path | None, sampl
     details = video_details(opened, key, config)
     output["video"] = details
     if render is not None:
-        from store.render import render_sample
-
-        output["render"] = str(render_sample(opened.read_samples(details["key"], details["config"]), sample, render))
+        output["render"] = str(_render_sample(opened.read_samples(details["key"], details["config"]), sample, render, key))
     if not as_json:
         _print_video(details)
         if render is not None:
             console.print(f"rendered sample {sample} to {render}")
+
+
+def _render_sample(samples, index: int, out_path: Path, key: str) -> Path:
+    """Draw sample `index`'s traces on its reference image (time and z panels) into a PNG."""
+    from store.errors import StoreError
+    from tracegen_cli.render import render_trace_overlay, save_png
+
+    if not 0 <= index < samples.num_samples:
+        raise StoreError(f"sample {index} does not exist; this video has samples 0..{samples.num_samples - 1}")
+    overlay = render_trace_overlay(
+        samples.image[index],
+        samples.traces[index],
+        samples.valid[index],
+        samples.visible[index],
+        title=f"{key[:12]} sample {index} (query frame {int(samples.query_frame[index])})",
+    )
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    return save_png(out_path, overlay)
 
 
 def register(app: typer.Typer) -> None:
