@@ -85,7 +85,7 @@ def bench_latency(presets: list[str], repeats: int) -> None:
     item = SyntheticTraceDataset(1, 1, depth_fraction=1.0)[0]
     for name in presets:
         model = TraceFlowNet(preset(name)).eval()
-        settings = [("heun", s) for s in (1, 2, 4, 8)] + [("euler", s) for s in (4, 100)]
+        settings = [("heun", s) for s in (1, 2, 3, 4, 8)] + [("euler", s) for s in (4, 100)]
         for sampler, steps in settings if name != "base" else [("heun", 4)]:
             seconds = _time_predict(model, item, steps, sampler, repeats if name != "base" else 1)
             calls = steps if sampler == "euler" else 2 * steps - 1
@@ -121,6 +121,7 @@ def bench_sampler(workdir: str, train_steps: int, checkpoint: str = "") -> None:
         results[sampler, steps] = _ade(model, val, sampler, steps)
         emit(bench="sampler_setting", sampler=sampler, steps=steps, ade_px=round(results[sampler, steps][0], 3),
              eval_s=round(results[sampler, steps][1], 2))
+    cfg = preset("tiny")  # today's default sampler, whatever the checkpoint was saved with
     (default_ade, default_s), (euler_ade, euler_s) = results[cfg.sampler, cfg.sample_steps], results["euler", 100]
     emit(bench="sampler", checkpoint_step=meta["step"], default=f"{cfg.sampler}-{cfg.sample_steps}", default_ade_px=round(default_ade, 3),
          euler100_ade_px=round(euler_ade, 3), ade_diff_pct=round(100 * (default_ade - euler_ade) / euler_ade, 2),

@@ -39,7 +39,7 @@ class ModelConfig:
         text_backbone: "hashed", or "sentence-transformers:<dir or id>".
         freeze_backbone: keep pretrained backbone weights fixed during training.
         sampler: default ODE sampler at prediction, "heun" or "euler".
-        sample_steps: default number of sampler steps (Heun costs two network calls per step).
+        sample_steps: default number of sampler steps (Heun costs 2 * steps - 1 network calls).
         guidance: default classifier-free guidance scale (1.0: no guidance, one network call).
     """
 
@@ -62,7 +62,7 @@ class ModelConfig:
     text_backbone: str = "hashed"
     freeze_backbone: bool = True
     sampler: str = "heun"
-    sample_steps: int = 4
+    sample_steps: int = 3  # Heun: 5 network calls; ADE within 5 % of 100-step Euler (benchmarks/model_bench.py)
     guidance: float = 1.0
 
     def __post_init__(self) -> None:
@@ -109,11 +109,19 @@ class ModelConfig:
 
 
 PRESETS: dict[str, ModelConfig] = {
-    # Tests and CPU demos: ~1.5 M parameters, 100 trace tokens, trains in minutes on 2 cores.
+    # Tests and CPU demos: 3.3 M parameters, 100 trace tokens, ~70 training samples/s on 2 idle cores.
     "tiny": ModelConfig(image_size=96, image_patch=16, width=128, depth=4, heads=4, cond_layers=1, text_layers=1),
-    # Interactive CPU use: still well under 50 ms per prediction on 2 cores.
+    # Interactive CPU use: Heun with 2 steps (3 network calls) keeps a prediction near 50 ms on 2 cores.
     "small": ModelConfig(
-        image_size=128, image_patch=16, width=192, depth=6, heads=6, cond_layers=2, text_layers=2, text_buckets=16384
+        image_size=128,
+        image_patch=16,
+        width=192,
+        depth=6,
+        heads=6,
+        cond_layers=2,
+        text_layers=2,
+        text_buckets=16384,
+        sample_steps=2,
     ),
     # Close to the paper's decoder (6 layers, 768 wide); for GPUs.
     "base": ModelConfig(
