@@ -103,3 +103,7 @@ _register_commands()
 def run() -> None:
     """Console-script entry point."""
     sys.exit(app())
+
+
+if __name__ == "__main__":  # `python -m tracegen_cli.main`, e.g. under `torchrun -m`
+    run()
