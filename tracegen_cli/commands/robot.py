@@ -158,7 +158,6 @@ def emulate_command(
     ] = 0.0,
 ) -> None:
     """Start a virtual arm on a pseudo-terminal, print its device path, and serve until Ctrl-C."""
-    import time
 
     from robot.emulator import EMULATED_ROBOTS, KinematicServoBackend, start_emulator
 
@@ -174,12 +173,9 @@ def emulate_command(
                 soft_wrap=True,
             )
         sys.stdout.flush()
-        deadline = time.monotonic() + duration if duration > 0 else None
-        try:
-            while deadline is None or time.monotonic() < deadline:
-                time.sleep(0.1)
-        except KeyboardInterrupt:
-            pass
+        from tracegen_cli.serving import serve_until_interrupted
+
+        serve_until_interrupted(duration)
         served = handle.emulator.instructions_received
     if not settings.quiet:
         err_console.print(f"emulator stopped after {served} instruction packets")

@@ -72,7 +72,6 @@ def arm(
     """Serve the simulated SO-101 on a pseudo-terminal (Feetech bytes) for `tracegen execute`; report success at the end."""
     import json
     import sys
-    import time
 
     from robot.emulator import start_emulator
     from robot.sim.arm_world import SimArmWorld, save_observation
@@ -97,12 +96,9 @@ def arm(
                     f"  tracegen execute trace.npz --robot so101 --port {handle.url} --calibration {calibration} "
                     f"--camera-to-base {camera}\nCtrl-C stops and checks the task", highlight=False, soft_wrap=True)
             sys.stdout.flush()
-            deadline = time.monotonic() + duration if duration > 0 else None
-            try:
-                while deadline is None or time.monotonic() < deadline:
-                    time.sleep(0.1)
-            except KeyboardInterrupt:
-                pass
+            from tracegen_cli.serving import serve_until_interrupted
+
+            serve_until_interrupted(duration)
         world.settle(0.5)
         result = {"task": task, "seed": seed, "success": world.success(), "tool_in_base": world.tool_in_base().tolist()}
         (out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
