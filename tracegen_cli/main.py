@@ -18,13 +18,12 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from tracegen_cli import commands
-from tracegen_cli.console import configure_logging, err_console, settings
-
 from forge.errors import ForgeError
 from model.errors import ModelError
 from robot.errors import RobotError
 from store.errors import StoreError
+from tracegen_cli import commands
+from tracegen_cli.console import configure_logging, err_console, settings
 
 # Library error bases that carry a user-facing message naming the bad value and the fix.
 USER_ERRORS: tuple[type[BaseException], ...] = (StoreError, ForgeError, ModelError, RobotError)
