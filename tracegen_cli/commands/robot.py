@@ -12,7 +12,7 @@ from tracegen_cli.console import console, err_console, progress, settings
 
 ROBOTS = ("so101", "so100", "koch")
 
-robot_app = typer.Typer(help="Serial-arm helpers: ports, ping, set-id, calibrate, emulate.", no_args_is_help=True)
+robot_app = typer.Typer(help="Serial-arm helpers: ports, ping, set-id, calibrate, camera-to-base, emulate.", no_args_is_help=True)
 
 RobotOption = Annotated[str, typer.Option("--robot", help=f"Arm type: {', '.join(ROBOTS)}.")]
 PortOption = Annotated[str, typer.Option("--port", help="Serial port or URL: /dev/ttyACM0, an emulator's pty path.")]
@@ -141,6 +141,60 @@ def calibrate_command(
         table.add_row(name, str(motor.id), str(motor.range_min), str(motor.range_max), f"{span:.0f}", str(motor.homing_offset))
     console.print(table)
     console.print(f"wrote {out}", highlight=False, soft_wrap=True)
+
+
+@robot_app.command("camera-to-base")
+def camera_to_base_command(
+    poses: Annotated[Path, typer.Argument(help="Folder with poses.json and one camera image per arm pose.")],
+    intrinsics: Annotated[str, typer.Option("--intrinsics", help="Camera intrinsics fx,fy,cx,cy in pixels.")],
+    marker_length: Annotated[float, typer.Option("--marker-length", min=0.001, help="Side of the marker's black square, metres.")] = 0.06,
+    marker_id: Annotated[int | None, typer.Option("--marker-id", help="ArUco id (DICT_4X4_50) on the gripper; default: the first seen.")] = None,
+    method: Annotated[str, typer.Option("--method", help="cv2.calibrateHandEye method: park, tsai, horaud, andreff, daniilidis.")] = "park",
+    out: Annotated[Path, typer.Option("--out", help="Camera-to-base JSON to write (`tracegen execute --camera-to-base`).")] = Path("camera_to_base.json"),
+) -> None:
+    """Solve where the fixed camera sits in the arm's base frame from an ArUco marker on the gripper.
+
+    POSES/poses.json: {"joints": [[5 joint angles in radians (a 6th, the gripper, is ignored)], ...],
+    "images": ["pose_00.png", ...]}: the joints read back at each pose and the image taken there.
+    """
+    import json
+
+    import cv2
+    import numpy as np
+
+    from robot.camera_to_base import HAND_EYE_METHODS, hand_eye_from_observations
+    from robot.errors import CameraCalibrationError
+    from tracegen_cli.predict_inputs import PredictInputError, parse_intrinsics
+
+    if method not in HAND_EYE_METHODS:
+        raise CameraCalibrationError(f"--method {method!r} is unknown; use one of {', '.join(HAND_EYE_METHODS)}")
+    listing = poses / "poses.json"
+    try:
+        recorded = json.loads(listing.read_text())
+        joints, names = np.asarray(recorded["joints"], dtype=np.float64), list(recorded["images"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CameraCalibrationError(
+            f"{listing} is missing or not {{\"joints\": [[radians...]...], \"images\": [names...]}} ({exc}); record one entry per pose"
+        ) from exc
+    images = []
+    for name in names:
+        image = cv2.imread(str(poses / name))
+        if image is None:
+            raise CameraCalibrationError(f"image {poses / name} listed in {listing} cannot be read; save the pose images as PNG or JPEG")
+        images.append(image)
+    height, width = images[0].shape[:2] if images else (0, 0)
+    try:
+        matrix, _ = parse_intrinsics(intrinsics, width, height)
+    except PredictInputError as exc:
+        raise CameraCalibrationError(str(exc)) from exc
+    solved = hand_eye_from_observations(joints, images, matrix, marker_length, marker_id, method)
+    solved.save(out)
+    translation = solved.base_from_camera[:3, 3]
+    console.print(
+        f"camera at ({translation[0]:+.3f}, {translation[1]:+.3f}, {translation[2]:+.3f}) m in the base frame "
+        f"from {solved.num_samples} poses (residual {solved.residual_m * 1000:.1f} mm); wrote {out}",
+        highlight=False, soft_wrap=True,
+    )
 
 
 @robot_app.command("emulate")
