@@ -18,8 +18,6 @@ from pathlib import Path
 import numpy as np
 
 # Colours (BGR for OpenCV) of the executed path drawn over the predicted trace.
-EXECUTED_COLOUR = (255, 0, 255)
-MOVING_THRESHOLD_PX = 3.0  # a predicted point moving less than this (pixels) is not drawn
 
 
 @dataclass
@@ -254,74 +252,6 @@ def render_html(report: DemoReport) -> str:
     parts.append("</div><h2>Settings</h2><pre>" + esc(json.dumps(_json_safe(report.settings), indent=2)) + "</pre>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
-
-
-def moving_points(traj: np.ndarray, valid: np.ndarray, threshold_px: float = MOVING_THRESHOLD_PX) -> np.ndarray:
-    """Indices of trace points whose (u, v) end moves more than `threshold_px` from their start.
-
-    Args:
-        traj: (K, L, 3) `(u, v, z)` trace.
-        valid: (L,) bool step mask.
-    Returns:
-        (M,) int indices into K.
-    """
-    last = int(np.flatnonzero(valid)[-1])
-    displacement = np.linalg.norm(traj[:, last, :2] - traj[:, 0, :2], axis=-1)  # (K,)
-    return np.flatnonzero(np.nan_to_num(displacement, nan=0.0) > threshold_px)
-
-
-def draw_overlay(
-    image: np.ndarray,
-    traj: np.ndarray,
-    valid: np.ndarray,
-    executed_uv: np.ndarray | None = None,
-    scale: int = 2,
-) -> np.ndarray:
-    """Draw a predicted trace (moving points, coloured by time) and an executed path on an image.
-
-    Args:
-        image: (H, W, 3) uint8 RGB reference image.
-        traj: (K, L, 3) predicted `(u, v, z)` in that image's pixels.
-        valid: (L,) bool step mask.
-        executed_uv: optional (T, 2) executed path (e.g. the gripper projected into the image), pixels.
-        scale: upscaling factor of the picture so thin lines stay visible on small renders.
-    Returns:
-        (H*scale, W*scale, 3) uint8 RGB picture.
-    """
-    import cv2
-
-    canvas = cv2.resize(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR), None, fx=scale, fy=scale,
-                        interpolation=cv2.INTER_NEAREST)
-    steps = np.flatnonzero(valid)
-    colours = cv2.applyColorMap(np.linspace(0, 255, max(len(steps), 2)).astype(np.uint8)[:, None], cv2.COLORMAP_JET)[:, 0]
-    for k in moving_points(traj, valid):
-        path = traj[k, steps, :2] * scale  # (n, 2) pixels
-        for i in range(len(steps) - 1):
-            a, b = path[i], path[i + 1]
-            if np.isfinite(a).all() and np.isfinite(b).all():
-                cv2.line(canvas, _pt(a), _pt(b), tuple(int(c) for c in colours[i + 1]), 1, cv2.LINE_AA)
-    if executed_uv is not None and len(executed_uv) > 1:
-        path = np.asarray(executed_uv, dtype=np.float64) * scale  # (T, 2)
-        finite = path[np.isfinite(path).all(axis=1)]
-        if len(finite) > 1:
-            cv2.polylines(canvas, [np.round(finite).astype(np.int32)], False, EXECUTED_COLOUR, 2, cv2.LINE_AA)
-            cv2.circle(canvas, _pt(finite[-1]), 4, EXECUTED_COLOUR, -1)
-    return cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)
-
-
-def _pt(xy: np.ndarray) -> tuple[int, int]:
-    return int(round(float(xy[0]))), int(round(float(xy[1])))
-
-
-def save_overlay(path: str | Path, picture: np.ndarray) -> Path:
-    """Write an RGB picture as PNG, creating the folder."""
-    import cv2
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write overlay picture {path}")
-    return path
 
 
 def path_error_px(predicted_uv: np.ndarray, executed_uv: np.ndarray) -> float:

@@ -20,7 +20,8 @@ from typing import Protocol
 import numpy as np
 
 from tracegen_cli.demo_cli import DemoError, run_command
-from tracegen_cli.demo_report import TrialRecord, draw_overlay, path_error_px, save_overlay
+from tracegen_cli.demo_report import TrialRecord, path_error_px
+from tracegen_cli.render import render_trace_overlay, save_png
 
 logger = logging.getLogger(__name__)
 TOOL_SAMPLE_PERIOD_S = 0.02  # how often the executed tool position is recorded
@@ -178,9 +179,11 @@ def _overlay(observation: Observation, trace, executed: np.ndarray, task: str, c
     from store.trace import project
 
     executed_uv = project(executed, observation.intrinsics)[:, :2] if len(executed) else None  # (T, 2)
-    picture = draw_overlay(observation.image, trace.traj, trace.valid, executed_uv=executed_uv)
+    picture = render_trace_overlay(observation.image, trace.traj, trace.valid, executed_uv=executed_uv,
+                                   title=f"{task} · {condition} · layout {seed}: predicted (time colours) vs executed (magenta)")
     relative = f"overlays/{task}_{condition}_{seed}.png"
-    save_overlay(report_dir / relative, picture)
+    (report_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+    save_png(report_dir / relative, picture)
     error = float("nan")
     if executed_uv is not None:
         error = path_error_px(_gripper_path(trace, executed_uv[0]), executed_uv)

@@ -19,6 +19,7 @@ MIN_PANEL_WIDTH = 480  # small images are upscaled by an integer factor to at le
 BANNER_HEIGHT = 28  # pixels of the title banner (before nothing: drawn at output scale)
 LEGEND_HEIGHT = 26  # pixels of the colour legend under each panel
 MIN_MOTION_FRACTION = 0.015  # a point moving less than this share of the image's longer side is drawn as a dot
+EXECUTED_COLOUR = (255, 0, 255)  # RGB of an executed (e.g. robot tool) path drawn over the prediction
 
 
 def _colormap(values: np.ndarray, cmap: int) -> np.ndarray:
@@ -133,6 +134,7 @@ def render_trace_overlay(
     valid: np.ndarray,
     visible: np.ndarray | None = None,
     title: str = "",
+    executed_uv: np.ndarray | None = None,
 ) -> np.ndarray:
     """Two panels: the paths coloured by time on the image, and coloured by z on a grey copy.
 
@@ -142,6 +144,8 @@ def render_trace_overlay(
         valid: (L,) bool real steps.
         visible: optional (K, L) bool; hidden steps are not drawn.
         title: text of the banner on top (instruction, checkpoint, ...).
+        executed_uv: optional (T, 2) pixels of a path that was executed (the robot tool projected into
+            the image), drawn in magenta over the time panel to compare with the prediction.
     Returns:
         (BANNER + s*H + LEGEND, 2 * s*W, 3) uint8 RGB, s the integer upscale factor.
     Raises:
@@ -164,6 +168,8 @@ def render_trace_overlay(
     time_colours = _colormap(np.arange(traj.shape[1]) / last, cv2.COLORMAP_PLASMA)  # (L, 3)
     time_panel = _upscale(image, scale)
     _draw_paths(time_panel, traj, seen, np.broadcast_to(time_colours, traj.shape), scale, moving)
+    if executed_uv is not None:
+        _draw_executed(time_panel, np.asarray(executed_uv, dtype=np.float64), scale)
     time_legend = _legend(time_panel.shape[1], cv2.COLORMAP_PLASMA, "step 0", f"{last}", "time")
 
     grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
@@ -182,6 +188,19 @@ def render_trace_overlay(
 
     panels = np.concatenate([np.concatenate([time_panel, time_legend]), np.concatenate([depth_panel, depth_legend])], axis=1)
     return np.concatenate([_banner(panels.shape[1], title), panels])
+
+
+def _draw_executed(canvas: np.ndarray, executed_uv: np.ndarray, scale: int) -> None:
+    """A thick magenta polyline with an end dot: the (T, 2) executed path, image pixels."""
+    import cv2
+
+    path = executed_uv[np.isfinite(executed_uv).all(axis=1)]
+    if len(path) < 2:
+        return
+    shift = 4
+    points = np.round(((path + 0.5) * scale - 0.5) * (1 << shift)).astype(np.int64)  # (T, 2) fixed-point
+    cv2.polylines(canvas, [points.reshape(-1, 1, 2)], False, EXECUTED_COLOUR, max(2, scale), cv2.LINE_AA, shift)
+    cv2.circle(canvas, tuple(points[-1]), (2 * scale + 2) << shift, EXECUTED_COLOUR, -1, cv2.LINE_AA, shift)
 
 
 def save_png(path: str | Path, rgb: np.ndarray) -> Path:

@@ -1,4 +1,4 @@
-"""The demo's report writer: success arithmetic, strict JSON, Markdown/HTML content and overlay pixels."""
+"""The demo's report writer: success arithmetic, strict JSON, Markdown/HTML content, path error."""
 
 import json
 import math
@@ -6,17 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from store.trace import NUM_POINTS, grid_points
 from tracegen_cli.demo_report import (
-    EXECUTED_COLOUR,
     DemoReport,
     TrialRecord,
     condition_totals,
-    draw_overlay,
     format_rate,
-    moving_points,
     path_error_px,
-    save_overlay,
     success_table,
     write_report,
 )
@@ -70,40 +65,6 @@ def test_full_run_report_has_no_smoke_banner(tmp_path):
     report = DemoReport("TraceGen demo", smoke_run=False, settings={}, trials=_trials())
     paths = write_report(report, tmp_path)
     assert "SMOKE" not in paths["markdown"].read_text() and "SMOKE" not in paths["html"].read_text()
-
-
-def _trace_moving_one_row(width=64, height=48, shift=10.0, steps=5):
-    start = grid_points(width, height)  # (K, 2)
-    traj = np.full((NUM_POINTS, 8, 3), np.nan, dtype=np.float32)
-    for step in range(steps):
-        traj[:, step, :2] = start
-        traj[:, step, 2] = 0.5
-    mover = np.arange(20, 40)  # the second grid row moves right
-    for step in range(steps):
-        traj[mover, step, 0] += shift * step / (steps - 1)
-    valid = np.zeros(8, dtype=bool)
-    valid[:steps] = True
-    return traj, valid, mover
-
-
-def test_moving_points_are_exactly_the_displaced_row():
-    traj, valid, mover = _trace_moving_one_row()
-    np.testing.assert_array_equal(moving_points(traj, valid), mover)
-
-
-def test_overlay_draws_predicted_and_executed_paths(tmp_path):
-    traj, valid, _ = _trace_moving_one_row()
-    image = np.zeros((48, 64, 3), dtype=np.uint8)
-    executed = np.array([[5.0, 40.0], [30.0, 40.0], [60.0, 40.0]])
-    picture = draw_overlay(image, traj, valid, executed_uv=executed, scale=2)
-    assert picture.shape == (96, 128, 3)
-    row_v = int(round(grid_points(64, 48)[20, 1] * 2))  # the moving row, in the upscaled picture
-    assert picture[row_v - 1 : row_v + 2].any()  # predicted lines drawn on that row
-    magenta = np.array(EXECUTED_COLOUR[::-1])  # BGR constant -> RGB picture
-    assert (np.abs(picture[78:83, 20:100].astype(int) - magenta).sum(-1) < 60).any()
-    assert not picture[10:20, 20:100].any()  # a still row stays black (not moving, not drawn)
-    path = save_overlay(tmp_path / "o" / "x.png", picture)
-    assert path.stat().st_size > 100
 
 
 def test_path_error_is_nearest_point_distance():

@@ -85,3 +85,21 @@ def test_save_png_round_trips_and_leaves_no_temporary(tmp_path):
     path = save_png(tmp_path / "o.png", rgb)
     assert np.array_equal(cv2.imread(str(path))[..., ::-1], rgb)
     assert [p.name for p in tmp_path.iterdir()] == ["o.png"]
+
+
+def test_executed_path_is_drawn_in_magenta_over_the_time_panel():
+    from store.trace import NUM_POINTS, grid_points
+    from tracegen_cli.render import EXECUTED_COLOUR
+
+    image = np.zeros((48, 64, 3), dtype=np.uint8)
+    traj = np.repeat(np.concatenate([grid_points(64, 48), np.full((NUM_POINTS, 1), 0.5, np.float32)], 1)[:, None], 4, 1)
+    valid = np.ones(4, dtype=bool)
+    executed = np.array([[5.0, 40.0], [30.0, 40.0], [60.0, 40.0]])  # a horizontal path at v = 40
+    plain = render_trace_overlay(image, traj, valid).astype(int)
+    picture = render_trace_overlay(image, traj, valid, executed_uv=executed).astype(int)
+    scale = -(-480 // 64)
+    row = BANNER_HEIGHT + round((40 + 0.5) * scale - 0.5)
+    magenta = np.abs(picture - np.array(EXECUTED_COLOUR)).sum(-1) < 40  # (H, W)
+    assert magenta[row, : 64 * scale].sum() > 40 * scale  # along the executed row, in the time panel
+    assert not magenta[:, 64 * scale :].any()  # not in the z panel
+    assert not (np.abs(plain - np.array(EXECUTED_COLOUR)).sum(-1) < 40).any()  # only when asked for
