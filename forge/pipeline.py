@@ -156,7 +156,7 @@ def _forge_segment(source, decoded, bounds, config, sensor_depth, intrinsics, ca
             raw, visible = lift_with_depth(track, sensor_depth[frames], k, world_to_camera)
         else:
             raw, visible = _lift(track, start, poses, k, depth_source, sensor_depth, scene_points, motion, config)
-        retargeted = retarget_arc_length(_hold_last(raw), visible, width, height, max_steps=config.max_steps)
+        retargeted = retarget_arc_length(raw, visible, width, height, max_steps=config.max_steps)
         traj = np.where(retargeted.visible[..., None], retargeted.traj, np.nan)  # invalid values are NaN
         pieces.traces.append(traj)
         pieces.valid.append(retargeted.valid)
@@ -169,20 +169,6 @@ def _forge_segment(source, decoded, bounds, config, sensor_depth, intrinsics, ca
             pieces.depth.append(sensor_depth[track.query_frame])
     _add(timings, "lift", started)
     return SegmentResult(start, end, motion, depth_source, len(tracks), note)
-
-
-def _hold_last(raw: np.ndarray) -> np.ndarray:
-    """(K, F, 3) with each NaN replaced by the point's last finite value (NaN before the first).
-
-    `retarget_arc_length` interpolates `(1 - a) x_lower + a x_upper`, and 0 * NaN is NaN, so a point
-    lost right after a step would turn that visible step into NaN; holding values avoids it (the
-    visibility mask still marks the held values, and they are set back to NaN afterwards).
-    """
-    held = raw.copy()
-    for f in range(1, raw.shape[1]):
-        missing = ~np.isfinite(held[:, f])
-        held[:, f][missing] = held[:, f - 1][missing]
-    return held
 
 
 def _add(timings: dict, stage: str, started: float) -> None:
