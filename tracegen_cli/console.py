@@ -36,8 +36,8 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
         logging.getLogger(package).setLevel(level)
 
 
-def progress(**kwargs):
-    """A Rich progress bar on stderr, hidden under --quiet."""
+def progress(target: Console | None = None, **kwargs):
+    """A Rich progress bar on `target` (default: stderr), hidden under --quiet."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -55,7 +55,7 @@ def progress(**kwargs):
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=err_console,
+        console=target or err_console,
         disable=settings.quiet,
         transient=False,
         **kwargs,

@@ -38,17 +38,10 @@ def stage_bars():
     """Rich bars on a console of their own: the demo sends the shared consoles to log files while a
     stage's command runs, and the bars must keep drawing on the terminal meanwhile."""
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
 
-    return Progress(SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True), disable=settings.quiet)
+    from tracegen_cli.console import progress
+
+    return progress(Console(stderr=True))
 
 
 def render_success_table(report, title: str):
