@@ -33,6 +33,9 @@ class ModelConfig:
         steps: predicted steps after the start (the store's trace is cut to this).
         prediction: what the decoder's head predicts: "x" (the clean deltas; velocity = (x - x_t)/(1 - t),
             which passes noise through a narrow token without having to reconstruct it) or "v" (velocity).
+        trace_input: how the noisy deltas x_t enter the trace tokens: "time-scaled" feeds t * x_t, so at
+            t = 0 (pure noise, where the best x_hat is the condition's mean trace) the tokens carry the
+            condition alone instead of a noise vector ~16x stronger than it; "raw" feeds x_t.
         cond_dropout: probability of replacing the whole condition by the learned null condition.
         image_backbone: "scratch", or a pretrained backend: "safetensors:<file>", "timm:<name>",
             "hf:<dir or id>" (see `model.encoders.build_image_encoder`).
@@ -57,6 +60,7 @@ class ModelConfig:
     time_patch: int = MODEL_STEPS
     steps: int = MODEL_STEPS
     prediction: str = "x"
+    trace_input: str = "time-scaled"
     cond_dropout: float = 0.1
     image_backbone: str = "scratch"
     text_backbone: str = "hashed"
@@ -86,6 +90,8 @@ class ModelConfig:
             raise ConfigError(f"sampler {self.sampler!r} is unknown; use 'heun' or 'euler'")
         if self.prediction not in ("x", "v"):
             raise ConfigError(f"prediction {self.prediction!r} is unknown; use 'x' or 'v'")
+        if self.trace_input not in ("time-scaled", "raw"):
+            raise ConfigError(f"trace_input {self.trace_input!r} is unknown; use 'time-scaled' or 'raw'")
         if self.sample_steps < 1:
             raise ConfigError(f"sample_steps {self.sample_steps} must be at least 1")
         if not 0.0 <= self.cond_dropout < 1.0:

@@ -48,8 +48,27 @@ def test_zero_init_x_prediction_gives_zero_velocity_and_an_open_gate_flows_to_x_
     x, t = torch.randn(2, 400, 32, 3), torch.tensor([0.0, 0.5])
     assert (model(x, t, **_inputs(tiny)) == 0).all()
     with torch.no_grad():
-        model.skip_gate.fill_(10.0)  # tanh(100) = 1: the trained regime, v = (x_hat - x) / (1 - t) with x_hat = 0
+        model.skip_gate.fill_(1.0)  # tanh(1e4) = 1: the trained regime, v = (x_hat - x) / (1 - t) with x_hat = 0
     torch.testing.assert_close(model(x, t, **_inputs(tiny)), -x / (1 - t).reshape(-1, 1, 1, 1))
+
+
+@pytest.mark.parametrize("trace_input", ["time-scaled", "raw"])
+def test_time_scaled_input_makes_x_hat_at_t0_the_condition_s_alone(trace_input):
+    """At t = 0, x_t is pure noise, independent of the data: the best x_hat is the condition's mean
+    trace. With time-scaled input the head cannot see the noise there; with raw input it can."""
+    cfg = preset("tiny", depth=1, trace_input=trace_input)
+    model = TraceFlowNet(cfg)
+    torch.nn.init.normal_(model.token_out.weight, std=0.05)
+    torch.nn.init.normal_(model.adaptive_out[1].weight, std=0.05)
+    with torch.no_grad():
+        model.skip_gate.fill_(1.0)
+    t, inputs = torch.zeros(2), _inputs(cfg)
+    x_hats = [model(x, t, **inputs) + x for x in (torch.randn(2, 400, 32, 3), torch.randn(2, 400, 32, 3))]
+    if trace_input == "time-scaled":
+        torch.testing.assert_close(x_hats[0], x_hats[1])
+    else:
+        assert not torch.allclose(x_hats[0], x_hats[1])
+    assert x_hats[0].abs().max() > 0
 
 
 def test_trained_head_depends_on_condition_and_null_condition_ignores_it(tiny):
