@@ -34,6 +34,7 @@ def test_pretrain_trains_validates_checkpoints_and_resumes(synthetic_store, tmp_
     config = json.loads((out / "config.json").read_text())
     assert config["step"] == 4 and config["data"]["val_videos"] == 3 and len(config["data"]["val_keys"]) == 3
     assert config["metrics"]["samples"] == 6 and config["metrics"]["ade_px"] > 0
+    assert config["data"]["forge_config"] == {"synthetic": True}  # what adapt will forge new demos with
     assert (out / "model.safetensors").is_file() and (out / "best" / "config.json").is_file()
     assert load_train_state(out)["step"] == 4
 

@@ -59,8 +59,26 @@ def _datasets(store: str, val_fraction: float, seed: int, steps: int):
         "val_fraction": val_fraction,
         "split_seed": seed,
         "val_keys": val_keys,
+        "forge_config": _forge_settings(store, train_keys),
     }
     return train_set, val_set, provenance
+
+
+def _forge_settings(store: str, keys: list[str]) -> dict | None:
+    """The forge settings most training videos were read with (their newest forge group's), recorded so
+    `tracegen adapt` forges new demo videos exactly as the pretraining data was forged."""
+    import json
+    from collections import Counter
+
+    from store.trace_store import TraceStore
+
+    handle = TraceStore.open(store, mode="r")
+    counts = Counter()
+    for key in keys:
+        attrs = handle.forge_configs(key)[handle.pick_config(key, None)]
+        if isinstance(attrs.get("config"), dict):
+            counts[json.dumps(attrs["config"], sort_keys=True)] += 1
+    return json.loads(counts.most_common(1)[0][0]) if counts else None
 
 
 def _default_threads(device: str) -> int:
