@@ -2,7 +2,9 @@
 
 Data (all from the MuJoCo simulator, `robot.sim`): a pretraining corpus (default: the task done by a
 human hand and by another robot; `--corpus` adds e.g. SO-101 episodes of other tasks); five SO-101
-demos of the task to adapt on; further SO-101 episodes in unseen layouts held out for scoring. Everything is forged with one `ForgeConfig` (sensor depth from the sidecars).
+demos of the task to adapt on; further SO-101 episodes in unseen layouts held out for scoring, both
+filmed by the workstation's calibrated camera (`--target-camera`), as a user films demos for their
+robot. Everything is forged with one `ForgeConfig` (sensor depth from the sidecars).
 
 Models, scored on the held-out SO-101 samples (ADE/FDE in pixels of the 160x120 frames and in cm, over
 all 400 points and over the moving ones; one sampled prediction per sample, seeded):
@@ -43,6 +45,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--demos", type=int, default=5, help="SO-101 demos to adapt on")
     parser.add_argument("--heldout", type=int, default=6, help="held-out SO-101 episodes scored")
     parser.add_argument("--size", default="160x120")
+    parser.add_argument("--target-camera", default="calibrated", choices=("calibrated", "static"),
+                        help="camera of the SO-101 demos and held-out episodes: the workstation's calibrated one "
+                             "(as deployed), or a random static pose per episode")
     parser.add_argument("--pretrain-steps", type=int, default=600)
     parser.add_argument("--adapt-steps", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -61,7 +66,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def film(task: str, embodiment: str, episodes: int, seed: int, size: str, out: Path) -> Path:
+def film(task: str, embodiment: str, episodes: int, seed: int, size: str, out: Path, camera: str = "static") -> Path:
     """Render `episodes` episodes with the simulator's scripted demonstrator (kept when already there:
     the simulator is deterministic, so the same seed writes the same bytes)."""
     from robot.sim.episode import EpisodeConfig
@@ -70,7 +75,7 @@ def film(task: str, embodiment: str, episodes: int, seed: int, size: str, out: P
     if out.is_dir() and len(list(out.glob("*.mp4"))) == episodes:
         return out
     width, height = (int(x) for x in size.split("x"))
-    config = EpisodeConfig(task=task, embodiment=embodiment, camera="static", seed=seed, width=width, height=height)
+    config = EpisodeConfig(task=task, embodiment=embodiment, camera=camera, seed=seed, width=width, height=height)
     generate_demos(config, episodes, out)
     return out
 
@@ -196,8 +201,9 @@ def main(argv=None) -> None:
     pairs = [pair.split(":") for pair in args.corpus]
     corpus = [film(task, body, args.corpus_episodes, 1 + index, args.size, work / "corpus" / f"{body}-{task}")
               for index, (body, task) in enumerate(pairs)]
-    demos = film(args.task, "so101", args.demos, 50, args.size, work / "demos")
-    heldout_dir = film(args.task, "so101", args.heldout, 90, args.size, work / "heldout")
+    demos = film(args.task, "so101", args.demos, 50, args.size, work / f"demos-{args.target_camera}", args.target_camera)
+    heldout_dir = film(args.task, "so101", args.heldout, 90, args.size, work / f"heldout-{args.target_camera}",
+                       args.target_camera)
     film_s = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -314,7 +314,8 @@ def stage_keys(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task:
     corpus = {"seed": config.seed, "tasks": list(pretrain_tasks), "corpus": [asdict(e) for e in config.corpus]}
     pretrain_key = {**corpus, "preset": config.preset, "pretrain_steps": config.pretrain_steps,
                     "batch_size": config.batch_size}
-    targets = {"seed": config.seed, "target_task": target_task, "target_demos": config.target_demos}
+    targets = {"seed": config.seed, "target_task": target_task, "target_demos": config.target_demos,
+               "camera": "calibrated"}
     adapt_key = {**pretrain_key, **targets, "adapt_steps": config.adapt_steps, "scratch": "scratch" in config.conditions}
     return {"corpus": corpus, "forge": corpus, "pretrain": pretrain_key, "target demos": targets, "adapt": adapt_key}
 
@@ -375,10 +376,12 @@ def generate_demos(task: str, embodiment: str, folder: Path, episodes: int, seed
 
 
 def generate_target_demos(config: DemoConfig, paths: DemoPaths, task: str, progress: ProgressHook) -> None:
-    """Stage 4: five SO-101 demos of the target task, from a static RGB-D camera, in unseen layouts."""
+    """Stage 4: five SO-101 demos of the target task in unseen layouts, filmed by the workstation's calibrated
+    RGB-D camera: the camera the evaluation trials observe with, as a user records demos with the robot's own
+    camera (a random viewpoint per demo would leave the model to guess how the arm looks from its camera)."""
     progress.begin("target demos", 1)
     generate_demos(task, TARGET_EMBODIMENT, paths.targets, config.target_demos, TARGET_SEED_BASE + 100 * config.seed,
-                   paths.logs / "target_demos.log")
+                   paths.logs / "target_demos.log", camera="calibrated")
     progress.advance("target demos")
     progress.end("target demos")
 

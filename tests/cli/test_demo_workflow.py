@@ -133,3 +133,17 @@ def test_config_presets_and_validation():
     notes = describe_setup(full, ("place_block", "sweep"), "place_block")
     videos = 2 * sum(e.episodes for e in full.corpus)
     assert notes[0].startswith(f"pretraining corpus: {videos} videos") and "no SO-101 footage" in notes[0]
+
+
+def test_target_demos_are_filmed_by_the_camera_the_trials_observe_with(tmp_path, monkeypatch):
+    """The five SO-101 demos come from the workstation's calibrated camera, like every evaluation
+    observation (`SimArmWorld` renders that camera), not from a random pose per demo."""
+    import tracegen_cli.demo_workflow as workflow
+    from tracegen_cli.demo_workflow import NoProgress, generate_target_demos
+
+    calls = []
+    monkeypatch.setattr(workflow, "run_command", lambda argv, log, app=None: calls.append([str(a) for a in argv]))
+    generate_target_demos(DemoConfig.quick_run(out=tmp_path), DemoPaths(tmp_path), "place_block", NoProgress())
+    (argv,) = calls
+    assert argv[:2] == ["sim", "demos"] and argv[argv.index("--camera") + 1] == "calibrated"
+    assert argv[argv.index("--embodiment") + 1] == "so101" and argv[argv.index("--episodes") + 1] == "5"
