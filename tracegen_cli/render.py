@@ -101,12 +101,22 @@ def _legend(width: int, cmap: int, left: str, right: str, label: str) -> np.ndar
     return strip
 
 
+ASCII_STAND_INS = {"·": "-", "—": "-", "–": "-", "×": "x", "→": "->", "°": " deg", "…": "...", "“": '"', "”": '"', "’": "'"}
+
+
+def ascii_text(text: str) -> str:
+    """`text` as OpenCV's Hershey fonts can draw it: ASCII only (they draw "??" for anything else)."""
+    for char, stand_in in ASCII_STAND_INS.items():
+        text = text.replace(char, stand_in)
+    return text.encode("ascii", "replace").decode("ascii")
+
+
 def _banner(width: int, title: str) -> np.ndarray:
     import cv2
 
     strip = np.full((BANNER_HEIGHT, width, 3), 32, dtype=np.uint8)
     font, size = cv2.FONT_HERSHEY_SIMPLEX, 0.5
-    text = title
+    title = text = ascii_text(title)
     while text and cv2.getTextSize(text, font, size, 1)[0][0] > width - 12:
         text = text[:-2]
     if text != title:

@@ -103,3 +103,11 @@ def test_executed_path_is_drawn_in_magenta_over_the_time_panel():
     assert magenta[row, : 64 * scale].sum() > 40 * scale  # along the executed row, in the time panel
     assert not magenta[:, 64 * scale :].any()  # not in the z panel
     assert not (np.abs(plain - np.array(EXECUTED_COLOUR)).sum(-1) < 40).any()  # only when asked for
+
+
+def test_titles_are_drawn_in_ascii_so_no_question_marks_appear():
+    from tracegen_cli.render import _banner, ascii_text
+
+    assert ascii_text("place_block · adapted — 3×4 → ok") == "place_block - adapted - 3x4 -> ok"
+    assert ascii_text("café") == "caf?"  # anything without a stand-in is marked, not dropped
+    np.testing.assert_array_equal(_banner(400, "a · b"), _banner(400, "a - b"))
