@@ -85,6 +85,9 @@ def test_samples_are_all_saved_and_seeds_reproduce(checkpoint, scene):
     np.testing.assert_array_equal(a.samples, b.samples)
     assert not np.allclose(a.samples[0, :, 1:, :2], a.samples[1, :, 1:, :2])  # distinct hypotheses
     assert not np.allclose(a.samples[..., :2], c.samples[..., :2])
+    assert _invoke(*common, "--seed", 6, "--temperature", 0, "--out", folder / "d.npz").exit_code == 0
+    cold = load_trace_file(folder / "d.npz").samples
+    np.testing.assert_array_equal(cold[0], cold[2])  # no noise: every hypothesis is the mean-seeking trace
 
 
 def test_verbose_reports_load_and_prediction_latency(checkpoint, scene):

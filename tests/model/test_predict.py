@@ -60,3 +60,19 @@ def test_bad_inputs_are_named(model):
         predict_traces(model, image, depth[:10], intrinsics, "x")
     with pytest.raises(PredictError, match="intrinsics"):
         predict_traces(model, image, depth, np.zeros((3, 3)), "x")
+
+
+def test_temperature_scales_the_spread_and_zero_is_deterministic(model):
+    image, depth, intrinsics = _scene()
+
+    def spread(temperature, seed=0):
+        traj, _ = predict_traces(model, image, depth, intrinsics, "move the cup", num_samples=4, steps=2,
+                                 seed=seed, temperature=temperature)
+        return traj, float(traj[..., :2].std(axis=0).mean())
+
+    cold, cold_spread = spread(0.0)
+    assert cold_spread == 0.0  # every hypothesis is the same trace...
+    np.testing.assert_array_equal(cold, spread(0.0, seed=9)[0])  # ...whatever the seed
+    assert 0.0 < spread(0.5)[1] < spread(1.0)[1]
+    with pytest.raises(PredictError, match=r"temperature 1.5 is outside \[0, 1\]"):
+        predict_traces(model, image, depth, intrinsics, "x", temperature=1.5)

@@ -51,6 +51,7 @@ class SamplingOptions:
     steps: int | None = None
     guidance: float | None = None
     seed: int = 0
+    temperature: float = 1.0
 
 
 def build_request(
@@ -88,7 +89,7 @@ def run_request(model, checkpoint_id: str, request: PredictRequest, options: Sam
     from store.trace import TraceFile, save_trace_file
 
     started = time.perf_counter()
-    kwargs = {"num_samples": options.samples, "seed": options.seed}
+    kwargs = {"num_samples": options.samples, "seed": options.seed, "temperature": options.temperature}
     if options.steps is not None:
         kwargs["steps"] = options.steps
     if options.guidance is not None:
@@ -172,6 +173,7 @@ def predict(
     steps: Annotated[int | None, typer.Option(min=1, help="Sampler steps (default: the checkpoint's).")] = None,
     guidance: Annotated[float | None, typer.Option(help="Classifier-free guidance scale (default: the checkpoint's).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sampling noise.")] = 0,
+    temperature: Annotated[float, typer.Option(min=0.0, max=1.0, help="Scale of the sampling noise: 1 samples, lower is smoother, 0 is deterministic.")] = 1.0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int, typer.Option(min=0, help="Torch CPU threads (0: torch's default; 1 is fastest on a busy machine).")] = 0,
     images: Annotated[Path | None, typer.Option(help="Batch mode: a folder of images.")] = None,
@@ -188,7 +190,7 @@ def predict(
         requests = _batch_requests(images, instructions, out, render, depth_units, intrinsics)
     else:
         requests = [build_request(image, instruction, out, render, depth, depth_units, intrinsics)]
-    options = SamplingOptions(samples=samples, steps=steps, guidance=guidance, seed=seed)
+    options = SamplingOptions(samples=samples, steps=steps, guidance=guidance, seed=seed, temperature=temperature)
     if threads:
         import torch
 
