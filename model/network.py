@@ -49,6 +49,8 @@ class Condition:
         point_features: (B, P, width) image features under each spatial trace patch (P = (20/p)^2).
         start: (B, K, 3) normalised start positions.
         point_colours: (B, K, 3) input-image RGB in [-1, 1] under each start position.
+        cross_kv: per decoder block, the cross-attention keys and values of `tokens`, each
+            (B, heads, N, width / heads): computed once, reused by every sampler step.
     """
 
     tokens: torch.Tensor
@@ -57,6 +59,7 @@ class Condition:
     point_features: torch.Tensor
     start: torch.Tensor
     point_colours: torch.Tensor
+    cross_kv: list[tuple[torch.Tensor, torch.Tensor]]
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -73,12 +76,17 @@ class Attention(nn.Module):
         self.key_value = nn.Linear(width, 2 * width)
         self.out = nn.Linear(width, width)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, pad: torch.Tensor | None = None):
-        """x (B, N, C), context (B, M, C), pad (B, M) bool -> (B, N, C)."""
-        context = x if context is None else context
+    def context_key_value(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of `context` (B, M, C) -> 2 x (B, h, M, d)."""
+        k, v = self.key_value(context).view(context.shape[0], context.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
+        return k, v
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, pad: torch.Tensor | None = None,
+                key_value: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """x (B, N, C), context (B, M, C) or its precomputed `key_value`, pad (B, M) bool -> (B, N, C)."""
         batch, length, width = x.shape
         q = self.query(x).view(batch, length, self.heads, -1).transpose(1, 2)  # (B, h, N, d)
-        k, v = self.key_value(context).view(batch, context.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
+        k, v = key_value if key_value is not None else self.context_key_value(x if context is None else context)
         mask = None if pad is None else ~pad[:, None, None, :]  # (B, 1, 1, M) true = attend
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, h, N, d)
         return self.out(y.transpose(1, 2).reshape(batch, length, width))
@@ -100,11 +108,12 @@ class DecoderBlock(nn.Module):
         nn.init.zeros_(self.adaptive[1].weight)
         nn.init.zeros_(self.adaptive[1].bias)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor, cond: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
-        """x (B, N, C) trace tokens, c (B, C) time + pooled condition, cond (B, M, C), pad (B, M)."""
+    def forward(self, x: torch.Tensor, c: torch.Tensor, cond_kv: tuple, pad: torch.Tensor) -> torch.Tensor:
+        """x (B, N, C) trace tokens, c (B, C) time + pooled condition, cond_kv the condition's keys and
+        values for this block's cross-attention, pad (B, M)."""
         shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = self.adaptive(c).chunk(6, dim=-1)  # 6 x (B, C)
         x = x + gate_a.unsqueeze(1) * self.self_attention(modulate(self.norm_self(x), shift_a, scale_a))
-        x = x + self.cross_attention(self.norm_cross(x), cond, pad)
+        x = x + self.cross_attention(self.norm_cross(x), pad=pad, key_value=cond_kv)
         return x + gate_m.unsqueeze(1) * self.mlp(modulate(self.norm_mlp(x), shift_m, scale_m))
 
 
@@ -191,7 +200,8 @@ class TraceFlowNet(nn.Module):
         colours = F.grid_sample(image, (start[..., :2] * 2.0 - 1.0).unsqueeze(2), align_corners=False)  # (B, 3, K, 1)
         colours = colours.squeeze(-1).transpose(1, 2)  # (B, K, 3)
         colours = torch.where(drop[:, None, None], torch.zeros_like(colours), colours)
-        return Condition(tokens, pad, pooled, point_features, start, colours)
+        cross_kv = [block.cross_attention.context_key_value(tokens) for block in self.blocks]
+        return Condition(tokens, pad, pooled, point_features, start, colours, cross_kv)
 
     def _encode_text(self, texts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
         if isinstance(self.text_encoder, HashedTextEncoder):
@@ -243,8 +253,8 @@ class TraceFlowNet(nn.Module):
         point = cond.point_features.unsqueeze(2).expand(-1, -1, self.time_tokens, -1).reshape(b, -1, c)
         tokens = tokens + point
         ada = self.time_mlp(timestep_embedding(t)) + self.pooled_proj(cond.pooled)  # (B, C)
-        for block in self.blocks:
-            tokens = block(tokens, ada, cond.tokens, cond.pad)
+        for block, cross_kv in zip(self.blocks, cond.cross_kv, strict=True):
+            tokens = block(tokens, ada, cross_kv, cond.pad)
         shift, scale = self.adaptive_out(ada).chunk(2, dim=-1)
         head = self.untokenize(self.token_out(modulate(self.norm_out(tokens), shift, scale)))  # (B, K, S, 3)
         if self.cfg.prediction == "v":

@@ -102,3 +102,16 @@ def test_presets_build_and_grow():
     assert 1e6 < sizes["tiny"] < sizes["small"] < 3e7
     base = preset("base")
     assert base.depth == 6 and base.width == 768
+
+
+def test_cross_attention_on_cached_keys_equals_recomputing_them():
+    """The condition's keys and values are computed once per prediction and reused by every step."""
+    from model.network import Attention
+
+    torch.manual_seed(0)
+    attention = Attention(64, 4)
+    x, context = torch.randn(2, 10, 64), torch.randn(2, 7, 64)
+    pad = torch.tensor([[False] * 7, [False] * 5 + [True] * 2])
+    cached = attention.context_key_value(context)
+    torch.testing.assert_close(attention(x, context, pad), attention(x, pad=pad, key_value=cached), rtol=0, atol=0)
+    torch.testing.assert_close(attention(x), attention(x, key_value=attention.context_key_value(x)), rtol=0, atol=0)
