@@ -74,9 +74,10 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
     folder = paths.out / "tasks" / task
     checkpoints = {"zero-shot": base}
     so101_demos, human_demos = folder / "so101_demos", folder / "human_demos"
-    demo_key = {**upstream, "task": task, "demos": config.target_demos, "seed": args.seed}
-    cached_stage(paths, f"{task}-so101-demos", demo_key, lambda: generate_demos(
-        task, TARGET_EMBODIMENT, so101_demos, config.target_demos, TARGET_SEED_BASE + 100 * args.seed, log))
+    demo_key = {**upstream, "task": task, "demos": config.target_demos, "seed": args.seed, "so101_camera": "calibrated"}
+    cached_stage(paths, f"{task}-so101-demos", demo_key, lambda: generate_demos(  # the camera the trials observe with
+        task, TARGET_EMBODIMENT, so101_demos, config.target_demos, TARGET_SEED_BASE + 100 * args.seed, log,
+        camera="calibrated"))
     runs = [("adapted", so101_demos, False), ("scratch", so101_demos, True)]
     if "human-adapted" in conditions:
         human_key = {**demo_key, "camera": args.human_camera, "depth": args.human_depth}
