@@ -22,7 +22,7 @@ from model.network import TraceFlowNet
 from model.normalize import NORMALIZATION
 
 FORMAT = "tracegen-trace-model"
-VERSION = 2  # 2: x-prediction skip gate at gain 1e4, time-scaled trace input, hold-after-end targets
+VERSION = 2  # 2: the x-prediction skip gate at gain 1e4 and the time-scaled trace input (v1 weights mean other things)
 WEIGHTS, CONFIG, TRAIN_STATE = "model.safetensors", "config.json", "train_state.pt"
 
 
