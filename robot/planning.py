@@ -41,8 +41,10 @@ class PlanConfig:
             at speed / joint_length rad/s where the tool barely moves).
         sample_rate_hz: rate of the planned joint table.
         max_segment: longest tool move between two IK waypoints, metres.
-        gripper_radius_px: grid points this close to the projected tool are gripper points.
-        gripper_depth_tolerance: ... and this close in depth, metres.
+        gripper_radius_px: grid points this close to the projected tool are gripper points...
+        gripper_depth_tolerance: ... this close in depth, metres...
+        gripper_radius_m: ... and this close to the tool in 3D, metres (a grid point beside the gripper
+            in the image but on the table behind it is not on the gripper).
         gripper_mask: (K,) bool, the gripper points given explicitly (overrides the two above).
         min_rotation_points: rotation is followed only when at least this many points agree...
         min_rotation_spread: ... spread at least this much (RMS off their main axis, metres).
@@ -53,6 +55,10 @@ class PlanConfig:
         comotion_ratio: ... and it moves with the gripper when its offset to the tool changes by less
             than this fraction of its motion.
         min_comoving: co-moving points needed to say the gripper holds something.
+        arm_clearance: trace points starting this close to the arm's links (the polyline through its
+            joints and tool at the start pose) are the arm itself: never an object, never "held", metres.
+        approach_height: object mode comes down onto the grasp point from this far above it and goes
+            back up as far after the release, metres.
         gripper_open: gripper joint when open, radians.
         gripper_closed: gripper joint when closed, radians.
         gripper_dwell: pause while the gripper opens or closes, seconds.
@@ -69,6 +75,7 @@ class PlanConfig:
     max_segment: float = 0.005
     gripper_radius_px: float = 40.0
     gripper_depth_tolerance: float = 0.08
+    gripper_radius_m: float = 0.05
     gripper_mask: np.ndarray | None = None
     min_rotation_points: int = 6
     min_rotation_spread: float = 0.01
@@ -78,6 +85,8 @@ class PlanConfig:
     comotion_min_step: float = 0.001
     comotion_ratio: float = 0.3
     min_comoving: int = 3
+    arm_clearance: float = 0.045
+    approach_height: float = 0.06
     gripper_open: float = 1.0
     gripper_closed: float = 0.0
     gripper_dwell: float = 1.0
@@ -213,14 +222,19 @@ def select_gripper_points(trace: TraceFile, camera: CameraToBase, tool_position:
         )
     start = trace.traj[:, 0].astype(np.float64)  # (K, 3)
     distance = np.hypot(start[:, 0] - u, start[:, 1] - v)  # (K,) pixels
-    near = (distance <= config.gripper_radius_px) & (np.abs(start[:, 2] - z) <= config.gripper_depth_tolerance)
+    start_3d = camera.to_base(unproject(start, trace.intrinsics))  # (K, 3) base frame, NaN without depth
+    distance_3d = np.linalg.norm(start_3d - tool_position, axis=1)  # (K,) metres
+    with np.errstate(invalid="ignore"):
+        near = ((distance <= config.gripper_radius_px) & (np.abs(start[:, 2] - z) <= config.gripper_depth_tolerance)
+                & (distance_3d <= config.gripper_radius_m))
     if not near.any():
         raise PlanningError(
-            f"no trace point lies within {config.gripper_radius_px:.0f} px and {config.gripper_depth_tolerance} m of the "
-            f"gripper at (u={u:.0f}, v={v:.0f}, z={z:.2f} m); check --camera-to-base, or use --mode object"
+            f"no trace point lies within {config.gripper_radius_px:.0f} px, {config.gripper_depth_tolerance} m in depth and "
+            f"{config.gripper_radius_m} m in 3D of the gripper at (u={u:.0f}, v={v:.0f}, z={z:.2f} m); "
+            "check --camera-to-base, or use --mode object"
         )
-    sigma = config.gripper_radius_px / 2.0
-    return np.where(near, np.exp(-0.5 * (distance / sigma) ** 2), 0.0)
+    sigma = config.gripper_radius_m / 2.0
+    return np.where(near, np.exp(-0.5 * (np.nan_to_num(distance_3d) / sigma) ** 2), 0.0)
 
 
 def follow_points(points: np.ndarray, weights: np.ndarray, anchor: np.ndarray, config: PlanConfig):
@@ -295,6 +309,24 @@ def gripper_states(steps: int, config: PlanConfig, auto: np.ndarray | None) -> n
             raise PlanningError(f"gripper schedule step {step} is past the trace's last step {steps - 1}")
         states[step:] = closed
     return states
+
+
+def arm_points(points: np.ndarray, chain: KinematicChain, joints: np.ndarray, clearance: float) -> np.ndarray:
+    """(K,) bool: the trace points that start on the arm itself (a capsule model of its links).
+
+    Args:
+        points: (K, S, 3) base-frame trace, metres. joints: (n,) the arm's start pose, radians.
+        clearance: radius of the capsules around the segments joint -> joint -> tool, metres.
+    """
+    frames, tool = chain.joint_frames(joints)
+    nodes = np.vstack([frames[:, :3, 3], tool[None, :3, 3]])  # (n + 1, 3)
+    start = points[:, 0]  # (K, 3)
+    nearest = np.full(len(start), np.inf)
+    for a, b in zip(nodes[:-1], nodes[1:], strict=True):
+        segment = b - a
+        along = np.clip((start - a) @ segment / max(float(segment @ segment), 1e-12), 0.0, 1.0)  # (K,)
+        nearest = np.fmin(nearest, np.linalg.norm(start - (a + along[:, None] * segment), axis=1))
+    return nearest <= clearance  # NaN (no depth) -> False
 
 
 def select_object_points(points: np.ndarray, exclude: np.ndarray, config: PlanConfig) -> np.ndarray:
@@ -395,16 +427,19 @@ def retime(joints: np.ndarray, tool: np.ndarray, gripper: np.ndarray, config: Pl
     return np.concatenate(times), np.vstack(table), waypoint_time
 
 
-def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool: np.ndarray, config: PlanConfig):
+def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool: np.ndarray, config: PlanConfig,
+               on_arm: np.ndarray | None = None):
     """Waypoints before IK: goals of the controlled point (N, 3), tool rotations (N, 3, 3), gripper
     closed (N,), trace step (N,) (-1 on the approach), the followed points (K,), the number of rotated
-    steps, and the controlled point in the tool frame (3,).
+    steps, and the controlled point in the tool frame (3,). `on_arm` (K,) marks points on the arm's own
+    links (`arm_points`): never taken for an object or for something held.
 
     Gripper mode controls the point on the gripper where the followed points are (their weighted
     centroid), so the arm reproduces what the trace shows there even when the tool turns and the
     rotation cannot be estimated; object mode brings the tool origin to the object's grasp point.
     """
     steps = points.shape[1]
+    on_arm = np.zeros(points.shape[0], dtype=bool) if on_arm is None else on_arm
     if config.mode == "gripper":
         weights = select_gripper_points(trace, camera, tool[:3, 3], config)
         seen = (weights > 0) & np.isfinite(points[:, 0]).all(1)
@@ -412,8 +447,9 @@ def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool:
             raise PlanningError("none of the trace points on the gripper has a depth at the start; re-predict with depth")
         anchor = (weights[seen] @ points[seen, 0]) / weights[seen].sum()  # (3,) base frame
         path, relative, rotated = follow_points(points, weights, anchor, config)
-        wide = PlanConfig(gripper_radius_px=1.5 * config.gripper_radius_px, gripper_depth_tolerance=config.gripper_depth_tolerance)
-        fringe = select_gripper_points(trace, camera, tool[:3, 3], wide) > 0
+        wide = PlanConfig(gripper_radius_px=1.5 * config.gripper_radius_px, gripper_depth_tolerance=config.gripper_depth_tolerance,
+                          gripper_radius_m=1.5 * config.gripper_radius_m)
+        fringe = (select_gripper_points(trace, camera, tool[:3, 3], wide) > 0) | on_arm
         closed = gripper_states(steps, config, gripper_closed_by_comotion(points, weights > 0, fringe, path, config))
         offset = tool[:3, :3].T @ (anchor - tool[:3, 3])  # (3,) tool frame
         return path, relative @ tool[:3, :3], closed, np.arange(steps), weights > 0, rotated, offset
@@ -421,18 +457,22 @@ def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool:
         exclude = select_gripper_points(trace, camera, tool[:3, 3], config) > 0
     except PlanningError:
         exclude = np.zeros(points.shape[0], dtype=bool)
-    weights = select_object_points(points, exclude, config)
+    weights = select_object_points(points, exclude | on_arm, config)
     grasp = (weights @ np.nan_to_num(points[:, 0])) / weights.sum()  # (3,) object centroid at the start
     path, relative, rotated = follow_points(points, weights, grasp, config)
     rotations = relative @ tool[:3, :3]  # (S, 3, 3)
     closed = gripper_states(steps, config, np.ones(steps, dtype=bool))  # auto: hold the object throughout
     before = False if config.gripper == "auto" else bool(closed[0]) if config.gripper in ("open", "closed") else \
         not parse_gripper_schedule(config.gripper)[0][1]
-    positions, rotations = np.vstack([tool[None, :3, 3], path]), np.concatenate([tool[None, :3, :3], rotations])
-    closed, step_index = np.concatenate([[before], closed]), np.concatenate([[-1], np.arange(steps)])
-    if config.gripper == "auto":  # release at the end
-        positions, rotations = np.vstack([positions, path[-1:]]), np.concatenate([rotations, rotations[-1:]])
-        closed, step_index = np.append(closed, False), np.append(step_index, steps - 1)
+    up = np.array([0.0, 0.0, config.approach_height])
+    above = path[0] + up  # come down onto the object, not through it
+    positions = np.vstack([tool[None, :3, 3], above[None], path])
+    rotations = np.concatenate([tool[None, :3, :3], rotations[:1], rotations])
+    closed, step_index = np.concatenate([[before, before], closed]), np.concatenate([[-1, -1], np.arange(steps)])
+    if config.gripper == "auto":  # release at the end, then back up
+        positions = np.vstack([positions, path[-1:], path[-1:] + up])
+        rotations = np.concatenate([rotations, rotations[-1:], rotations[-1:]])
+        closed, step_index = np.append(closed, [False, False]), np.append(step_index, [steps - 1, steps - 1])
     return positions, rotations, closed, step_index, weights > 0, rotated, np.zeros(3)
 
 
@@ -463,7 +503,8 @@ def plan_trace(
         raise PlanningError(f"start joints {start_joints.tolist()} must be {chain.num_joints} arm joints plus the gripper")
     points = lift_trace(trace, camera)  # (K, S, 3)
     tool = chain.forward(start_joints[:-1])
-    positions, rotations, closed, steps, followed, rotated, offset = tool_goals(points, trace, camera, tool, config)
+    on_arm = arm_points(points, chain, start_joints[:-1], config.arm_clearance)
+    positions, rotations, closed, steps, followed, rotated, offset = tool_goals(points, trace, camera, tool, config, on_arm)
     positions, rotations, closed, steps, key = _densify(positions, rotations, closed, steps, config.max_segment)
     results = chain.inverse_path(positions, start_joints[:-1], rotations, config.ik, offset)
     # Row 0 is the present pose; the gripper ramps from its present opening during a dwell if needed.

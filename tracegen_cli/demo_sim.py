@@ -25,25 +25,9 @@ class SimTrialWorld:
         from robot.sim.arm_world import SimArmWorld
 
         self.world = SimArmWorld(task, seed=seed, width=width, height=height)
-        if start_at_home:
-            self._move_to_home()
+        if start_at_home:  # execute rejects the first centimetres out of the parked pose (IK residual > 5 mm)
+            self.world.move_to_home()
         self.backend = self.world.backend
-
-    def _move_to_home(self) -> None:
-        """Put the arm in its ready pose (gripper in front, open) and rebuild the servo backend there.
-
-        The simulator parks the SO-101 folded over its base (tool on the pan axis); from there the
-        first centimetres of most Cartesian paths are out of reach for a 5-DoF arm, and execute
-        rejects them (IK residual > 5 mm). A real user starts from a ready pose, and so do the trials.
-        """
-        from robot.sim.servo_backend import MujocoServoBackend
-
-        scene = self.world.scene
-        home = np.asarray(scene.embodiment.home, dtype=float)
-        scene.data.qpos[scene.arm_qpos] = home
-        scene.command_arm_position(home)
-        scene.forward()
-        self.world.backend = MujocoServoBackend(scene, self.world.backend.calibration)
 
     def observe(self) -> Observation:
         """RGB-D, intrinsics and instruction from the arm's calibrated camera."""

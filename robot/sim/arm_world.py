@@ -79,6 +79,20 @@ class SimArmWorld:
         self.renderer: FrameRenderer | None = None
         self.width, self.height = width, height
 
+    def move_to_home(self) -> None:
+        """Put the arm in its ready pose (gripper in front, open) and rebuild the servo backend there.
+
+        The simulator parks the SO-101 folded over its base (tool on the pan axis); from there the
+        first centimetres of most Cartesian paths are out of reach for a 5-DoF arm. A real user starts
+        from a ready pose, and so do evaluation trials.
+        """
+        scene = self.scene
+        home = np.asarray(scene.embodiment.home, dtype=float)
+        scene.data.qpos[scene.arm_qpos] = home
+        scene.command_arm_position(home)
+        scene.forward()
+        self.backend = MujocoServoBackend(scene, self.backend.calibration)
+
     def base_to_world(self) -> np.ndarray:
         """(4, 4) pose of the SO-101 base frame in the world."""
         body = self.scene.data.body(self.scene.embodiment.base_body)

@@ -148,8 +148,12 @@ class Tracker:
 
 
 def run_plan(scene: SimScene, plan: list[Waypoint], style: DemoStyle, rng: np.random.Generator,
-             on_step: Callable[[float], None], settle: float = 0.5) -> float:
-    """Execute `plan`, calling `on_step(time)` after every physics step; returns the duration, s."""
+             on_step: Callable[[float], None], settle: float = 0.5, unpark: bool = True) -> float:
+    """Execute `plan`, calling `on_step(time)` after every physics step; returns the duration, s.
+
+    With `unpark` an arm first moves from its park pose to its ready pose; pass False when the arm
+    already stands elsewhere (e.g. at home).
+    """
     tracker = Tracker(scene, rng, style)
     hand = scene.mocap_id >= 0
     clock = {"t": 0.0, "n": 0}
@@ -174,7 +178,8 @@ def run_plan(scene: SimScene, plan: list[Waypoint], style: DemoStyle, rng: np.ra
         clock["n"] += 1
         on_step(clock["t"])
 
-    _unpark(scene, advance_joints=lambda: advance(None, opening))
+    if unpark:
+        _unpark(scene, advance_joints=lambda: advance(None, opening))
     current = tracker.tool_position()
     for waypoint in plan:
         if waypoint.action == "push":

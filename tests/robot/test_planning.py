@@ -119,13 +119,18 @@ def test_object_mode_reaches_then_follows_the_object():
     assert on_object.sum() >= 3 and (plan.followed == on_object).all()
     grasp = points[on_object, 0].mean(0)
     key = plan.waypoints.key
-    assert plan.waypoints.step[key][0] == -1  # the approach from the present pose
-    np.testing.assert_allclose(plan.waypoints.position[key][1], grasp, atol=1e-9)
-    np.testing.assert_allclose(plan.waypoints.position[key][-1], grasp + CAMERA.base_from_camera[:3, :3] @ DISPLACEMENT, atol=1e-6)
+    config = PlanConfig()
+    up = np.array([0.0, 0.0, config.approach_height])
+    assert (plan.waypoints.step[key][:2] == -1).all()  # the approach from the present pose, via a point above the object
+    np.testing.assert_allclose(plan.waypoints.position[key][1], grasp + up, atol=1e-9)
+    np.testing.assert_allclose(plan.waypoints.position[key][2], grasp, atol=1e-9)
+    placed = grasp + CAMERA.base_from_camera[:3, :3] @ DISPLACEMENT
+    np.testing.assert_allclose(plan.waypoints.position[key][-2], placed, atol=1e-6)  # released where the trace ends
+    np.testing.assert_allclose(plan.waypoints.position[key][-1], placed + up, atol=1e-6)  # then back up
     assert np.linalg.norm(tool_at(plan.joints[-1]) - plan.waypoints.position[-1]) < 1e-4
     states = plan.waypoints.gripper[key]
-    config = PlanConfig()
-    assert states[0] == config.gripper_open and (states[1:-1] == config.gripper_closed).all() and states[-1] == config.gripper_open
+    assert (states[:2] == config.gripper_open).all() and (states[2:-2] == config.gripper_closed).all()
+    assert (states[-2:] == config.gripper_open).all()
 
 
 def test_rotation_followed_only_when_enough_spread_points_agree():
