@@ -84,7 +84,7 @@ class PlanConfig:
     moving_threshold: float = 0.01
     comotion_min_step: float = 0.001
     comotion_ratio: float = 0.3
-    min_comoving: int = 3
+    min_comoving: int = 1
     arm_clearance: float = 0.045
     approach_height: float = 0.06
     gripper_open: float = 1.0
@@ -448,7 +448,7 @@ def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool:
         anchor = (weights[seen] @ points[seen, 0]) / weights[seen].sum()  # (3,) base frame
         path, relative, rotated = follow_points(points, weights, anchor, config)
         wide = PlanConfig(gripper_radius_px=1.5 * config.gripper_radius_px, gripper_depth_tolerance=config.gripper_depth_tolerance,
-                          gripper_radius_m=1.5 * config.gripper_radius_m)
+                          gripper_radius_m=config.gripper_radius_m)  # the links are `on_arm`: objects may come close
         fringe = (select_gripper_points(trace, camera, tool[:3, 3], wide) > 0) | on_arm
         closed = gripper_states(steps, config, gripper_closed_by_comotion(points, weights > 0, fringe, path, config))
         offset = tool[:3, :3].T @ (anchor - tool[:3, 3])  # (3,) tool frame

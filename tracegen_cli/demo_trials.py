@@ -92,6 +92,26 @@ def load_predictor(checkpoint: Path, device: str) -> Predictor:
     return predict
 
 
+def oracle_predictor(task: str) -> Predictor:
+    """A predictor that returns the scripted demonstration's exact trace of the trial layout (no model):
+    success with it measures the execution pipeline alone, the ceiling of every model condition."""
+    from robot.sim.oracle import oracle_trace
+    from store.trace import MODEL_STEPS, TraceFile, save_trace_file
+
+    def predict(observation: Observation, seed: int, out: Path):
+        started = time.perf_counter()
+        height, width = observation.image.shape[:2]
+        oracle = oracle_trace(task, seed, width=width, height=height)
+        keep = MODEL_STEPS + 1
+        trace = TraceFile(traj=np.ascontiguousarray(oracle.traj[:, :keep], dtype=np.float32), valid=oracle.valid[:keep].copy(),
+                          intrinsics=oracle.intrinsics.astype(np.float32), image_size=oracle.image_size,
+                          instruction=observation.instruction, checkpoint_id="oracle")
+        save_trace_file(out, trace)
+        return trace, time.perf_counter() - started
+
+    return predict
+
+
 def write_observation(observation: Observation, folder: Path) -> dict[str, Path]:
     """Save the observation as the files `tracegen predict` reads; returns their paths."""
     import cv2
@@ -199,7 +219,7 @@ def _gripper_path(trace, tool_start_uv: np.ndarray, count: int = 4) -> np.ndarra
 
 
 def evaluate_conditions(
-    checkpoints: dict[str, Path],
+    checkpoints: dict[str, Path | Predictor],
     task: str,
     seeds: Sequence[int],
     trials_dir: Path,
@@ -215,7 +235,7 @@ def evaluate_conditions(
     """Run every (condition, seed) trial of `task`; the same seeds for every condition.
 
     Args:
-        checkpoints: condition name -> checkpoint folder.
+        checkpoints: condition name -> checkpoint folder (or a ready `Predictor`, e.g. `oracle_predictor`).
         seeds: layout seeds (the same layouts for every condition, so conditions compare fairly).
         trials_dir: where each trial's files go (`<condition>/seed<seed>/`).
         report_dir: the report folder (overlays are written under it).
@@ -235,7 +255,7 @@ def evaluate_conditions(
     progress.begin(stage, len(checkpoints) * len(seeds))
     records = []
     for condition, checkpoint in checkpoints.items():
-        predictor = make_predictor(checkpoint, device)
+        predictor = checkpoint if callable(checkpoint) else make_predictor(checkpoint, device)
         for seed in seeds:
             world = open_world(task, seed)
             try:
