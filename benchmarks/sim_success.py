@@ -5,6 +5,7 @@ For each task and N seeded evaluation layouts, the success of
   (b) the same architecture trained from scratch on them   ("scratch")
   (c) the pretrained model with no demos                   ("zero-shot")
   (d) pretrained + 5 human-hand phone-video demos          ("human-adapted")
+  (o) the scripted demonstration's exact trace, no model   ("oracle": the execution pipeline's ceiling)
 and the prediction latency. Every trial renders the arm camera (RGB-D), predicts, executes through the
 servo-bus emulator on a pseudo-terminal (the path a real arm takes) and asks the simulator whether the
 task succeeded. Goals: (a) >= 80 %, (a) - (b) >= 40 points, (d) >= 60 %; the numbers are reported as
@@ -31,7 +32,8 @@ from pathlib import Path
 
 DEFAULT_TASKS = ("place_block", "ball_in_bin", "open_drawer", "sweep")
 CONDITIONS = {"adapted": "(a) pretrained + 5 SO-101 demos", "scratch": "(b) from scratch on the same 5 demos",
-              "zero-shot": "(c) pretrained, zero-shot", "human-adapted": "(d) pretrained + 5 human-hand demos"}
+              "zero-shot": "(c) pretrained, zero-shot", "human-adapted": "(d) pretrained + 5 human-hand demos",
+              "oracle": "(o) the scripted demo's exact trace, no model (the execution pipeline's ceiling)"}
 HUMAN_SEED_BASE = 70_000
 
 
@@ -59,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
     """Target and human demos of one task, and the checkpoints adapted on them; returns checkpoints by condition."""
+    from tracegen_cli.demo_trials import oracle_predictor
     from tracegen_cli.demo_workflow import (
         TARGET_EMBODIMENT,
         TARGET_SEED_BASE,
@@ -72,7 +75,7 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
     base = paths.checkpoint("pretrained")
     upstream = stage_keys(config, config.tasks, task)["pretrain"]
     folder = paths.out / "tasks" / task
-    checkpoints = {"zero-shot": base}
+    checkpoints = {"zero-shot": base, "oracle": oracle_predictor(task)}
     so101_demos, human_demos = folder / "so101_demos", folder / "human_demos"
     demo_key = {**upstream, "task": task, "demos": config.target_demos, "seed": args.seed, "so101_camera": "calibrated"}
     cached_stage(paths, f"{task}-so101-demos", demo_key, lambda: generate_demos(  # the camera the trials observe with

@@ -93,10 +93,11 @@ def _check_workspace(plan, limits: SafetyLimits, tool: np.ndarray) -> None:
     outside = (tool < low) | (tool > high)  # (T, 3)
     if outside.any():
         row, axis = np.argwhere(outside)[0]
+        low_z = axis == 2 and tool[row, axis] < low[axis]
+        fix = "check --camera-to-base" + (", or lower --floor if the tool must really work that close to the table" if low_z else "")
         raise SafetyError(
             f"{_row(plan, row)}: the tool at {np.round(tool[row], 3).tolist()} m leaves the workspace box on "
-            f"{'xyz'[axis]} ({tool[row, axis]:.3f} not in [{low[axis]:.3f}, {high[axis]:.3f}]); "
-            "check --camera-to-base or widen the workspace if the space is really free"
+            f"{'xyz'[axis]} ({tool[row, axis]:.3f} not in [{low[axis]:.3f}, {high[axis]:.3f}]); {fix}"
         )
 
 

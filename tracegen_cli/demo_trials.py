@@ -26,6 +26,7 @@ from tracegen_cli.render import render_trace_overlay, save_png
 logger = logging.getLogger(__name__)
 TOOL_SAMPLE_PERIOD_S = 0.02  # how often the executed tool position is recorded
 EXECUTE_SPEED = 0.1  # tool cruise speed of trial executions, m/s (the safety limit is 0.25)
+EXECUTE_FLOOR = 0.003  # lowest tool height, base frame: 3 mm above the table top (sweeping pushes at 7 mm)
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ def execute_on_emulator(world: TrialWorld, trace_path: Path, folder: Path, log_p
     camera_to_base = world.write_camera_to_base(folder / "camera_to_base.json")
     with start_emulator("so101", backend=world.backend) as emulator, ToolRecorder(world, emulator.lock) as recorder:
         run_command(["execute", trace_path, "--robot", "so101", "--port", emulator.url, "--calibration", calibration,
-                     "--camera-to-base", camera_to_base, "--speed", EXECUTE_SPEED, "--confirm"], log_path, app=app)
+                     "--camera-to-base", camera_to_base, "--speed", EXECUTE_SPEED, "--floor", EXECUTE_FLOOR, "--confirm"], log_path, app=app)
     return recorder.path()
 
 

@@ -34,7 +34,7 @@ CORPUS_SEED_BASE = 10_000
 TARGET_SEED_BASE = 50_000
 TRIAL_SEED_BASE = 90_000
 TARGET_EMBODIMENT = "so101"
-CONDITIONS = ("adapted", "scratch", "zero-shot")
+CONDITIONS = ("adapted", "scratch", "zero-shot", "oracle")  # oracle: the scripted demo's exact trace, no model
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,8 @@ class DemoConfig:
             at load 8); raise it on an idle many-core machine.
         target_demos: number of SO-101 demos for adapt (the paper's five).
         trials: evaluation layouts per condition.
-        conditions: which models to evaluate: "adapted", "scratch", "zero-shot".
+        conditions: which models to evaluate: "adapted", "scratch", "zero-shot", and "oracle" (the
+            scripted demonstration's exact trace of each layout: the ceiling the execution pipeline sets).
         device: torch device for training and prediction ("cpu", "cuda", "auto").
     """
 
@@ -272,7 +273,7 @@ def run_demo(config: DemoConfig, progress: ProgressHook | None = None) -> DemoRe
     Raises:
         DemoError: a part is missing or a stage's command failed; library errors propagate as they are.
     """
-    from tracegen_cli.demo_trials import evaluate_conditions
+    from tracegen_cli.demo_trials import evaluate_conditions, oracle_predictor
 
     config.validate()
     require_commands(REQUIRED_COMMANDS)
@@ -298,7 +299,7 @@ def run_demo(config: DemoConfig, progress: ProgressHook | None = None) -> DemoRe
     timed("target demos", lambda: generate_target_demos(config, paths, target_task, progress))
     timed("adapt", lambda: adapt(config, paths, progress))
     checkpoints = {"adapted": paths.checkpoint("adapted"), "scratch": paths.checkpoint("scratch"),
-                   "zero-shot": paths.checkpoint("pretrained")}
+                   "zero-shot": paths.checkpoint("pretrained"), "oracle": oracle_predictor(target_task)}
     chosen = {name: checkpoints[name] for name in config.conditions}
     trial_seeds = [TRIAL_SEED_BASE + 1000 * config.seed + i for i in range(config.trials)]
     started = time.perf_counter()

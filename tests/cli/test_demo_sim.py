@@ -9,7 +9,7 @@ from robot.camera_to_base import CameraToBase
 from robot.execute import synthetic_gripper_trace
 from store.trace import project, save_trace_file
 from tracegen_cli.demo_sim import SimTrialWorld
-from tracegen_cli.demo_trials import execute_on_emulator, write_observation
+from tracegen_cli.demo_trials import execute_on_emulator, oracle_predictor, run_trial, write_observation
 
 
 @pytest.fixture
@@ -45,3 +45,17 @@ def test_execute_through_the_emulator_moves_the_simulated_tool(world, tmp_path):
     np.testing.assert_allclose(moved, displacement, atol=0.005)  # within 5 mm
     assert len(path) > 10 and np.linalg.norm(path[-1] - path[0] - displacement) < 0.01  # recorded while moving
     assert "all safety checks passed" in (tmp_path / "execute.log").read_text()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("task", ["place_block", "sweep"])
+def test_the_scripted_demos_exact_trace_completes_the_task(task, tmp_path):
+    """The execution pipeline's ceiling: trace -> plan -> pty servo bus -> physics completes the task."""
+    trial = SimTrialWorld(task, 90_000)
+    try:
+        assert trial.success() is False
+        record = run_trial(trial, oracle_predictor(task), task, "oracle", 90_000, tmp_path / "trial", tmp_path,
+                           tmp_path / "execute.log")
+    finally:
+        trial.close()
+    assert record.error == "" and record.success, (tmp_path / "execute.log").read_text()[-2000:]

@@ -61,11 +61,12 @@ def _execute_app(executed: list) -> typer.Typer:
     @app.command("execute")
     def execute(trace: Path, robot: str = typer.Option(...), port: str = typer.Option(...),
                 calibration: Path = typer.Option(...), camera_to_base: Path = typer.Option(...),
-                speed: float = typer.Option(0.03), confirm: bool = typer.Option(False)) -> None:
+                speed: float = typer.Option(0.03), floor: float = typer.Option(0.01),
+                confirm: bool = typer.Option(False)) -> None:
         import serial
 
         load_trace_file(trace)  # a real trace file was handed over
-        assert calibration.is_file() and camera_to_base.is_file() and robot == "so101" and confirm
+        assert calibration.is_file() and camera_to_base.is_file() and robot == "so101" and confirm and floor < 0.01
         with serial.serial_for_url(port, baudrate=1_000_000, timeout=0.1) as link:
             link.write(TORQUE_ON)
             time.sleep(0.05)

@@ -91,3 +91,17 @@ def test_gripper_mask_selects_the_followed_points(inputs, tmp_path):
     bad = runner.invoke(app, ["execute", str(trace), "--camera-to-base", str(cam), "--dry-run",
                               "--gripper-mask", str(tmp_path / "missing.npy")])
     assert bad.exit_code == 2 and "--gripper-mask" in bad.output
+
+
+def test_floor_bounds_how_low_the_tool_may_go(inputs, tmp_path):
+    _, cam, _ = inputs
+    tool = SO101.forward(READY_POSE[:5])[:3, 3]
+    down = CAMERA.base_from_camera[:3, :3].T @ np.array([0.0, 0.0, 0.006 - tool[2]])  # to 6 mm above the table
+    low = save_trace_file(tmp_path / "low.npz", synthetic_gripper_trace(READY_POSE, CAMERA, down))
+    refused = runner.invoke(app, ["-q", "execute", str(low), "--camera-to-base", str(cam), "--dry-run"])
+    assert refused.exit_code == 1 and "leaves the workspace box on z" in refused.output and "--floor" in refused.output
+    allowed = runner.invoke(app, ["execute", str(low), "--camera-to-base", str(cam), "--dry-run", "--floor", "0.003"])
+    assert allowed.exit_code == 0, allowed.output
+    assert "all safety checks passed" in allowed.output and "0.003" in allowed.output
+    bad = runner.invoke(app, ["execute", str(low), "--camera-to-base", str(cam), "--dry-run", "--floor", "0.6"])
+    assert bad.exit_code == 2 and "--floor" in bad.output

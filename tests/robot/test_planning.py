@@ -12,6 +12,7 @@ from robot.kinematics import SO101, make_transform, rotation_exp, rotation_log
 from robot.planning import (
     PlanConfig,
     _trapezoid_arc,
+    arm_points,
     follow_points,
     lift_trace,
     parse_gripper_schedule,
@@ -174,3 +175,32 @@ def test_errors_name_the_fix():
         plan_trace(flat, away, READY_POSE)
     with pytest.raises(PlanningError, match="mode"):
         plan_trace(flat, CAMERA, READY_POSE, PlanConfig(mode="dance"))
+
+
+def test_points_on_the_arm_are_its_links_and_nothing_else():
+    frames, tool = SO101.joint_frames(READY_POSE[:5])
+    nodes = np.vstack([frames[:, :3, 3], tool[None, :3, 3]])
+    midpoints = 0.5 * (nodes[:-1] + nodes[1:])  # on every link's centre line
+    beside = tool[:3, 3] + np.array([0.0, 0.0, -0.06])  # 6 cm under the tool, e.g. an object to pick
+    far = np.array([0.25, 0.1, 0.02])  # on the table, out of reach of every link
+    start = np.vstack([midpoints, beside, far, [np.nan] * 3])  # (n + 3, 3)
+    points = np.repeat(start[:, None], 2, axis=1)  # (M, 2, 3)
+    on_arm = arm_points(points, SO101, READY_POSE[:5], clearance=0.045)
+    assert on_arm[:len(midpoints)].all() and not on_arm[len(midpoints):].any()
+
+
+def test_table_beside_the_gripper_in_the_image_is_not_the_gripper():
+    """A still point next to the tool in the image but 6 cm behind it in depth must not outvote the gripper."""
+    trace = synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT)
+    u0, v0, z0 = project(CAMERA.to_camera(tool_at(READY_POSE)), trace.intrinsics)
+    start = trace.traj[:, 0]
+    behind = np.flatnonzero((np.hypot(start[:, 0] - u0, start[:, 1] - v0) > 40) & (np.hypot(start[:, 0] - u0, start[:, 1] - v0) < 80))
+    traj = trace.traj.copy()
+    traj[behind, :, :2] = np.array([u0, v0]) + 0.5 * (start[behind, None, :2] - np.array([u0, v0]))  # 2D-near the tool...
+    traj[behind, :, 2] = z0 + 0.06  # ... but on the table 6 cm behind it (within the old depth tolerance), and still
+    table = TraceFile(traj, trace.valid, trace.intrinsics, trace.image_size, "")
+    weights = select_gripper_points(table, CAMERA, tool_at(READY_POSE), PlanConfig())
+    assert not (weights[behind] > 0).any()
+    plan = plan_trace(table, CAMERA, READY_POSE)
+    expected = tool_at(READY_POSE) + CAMERA.base_from_camera[:3, :3] @ DISPLACEMENT
+    assert np.linalg.norm(tool_at(plan.joints[-1]) - expected) < 2e-3

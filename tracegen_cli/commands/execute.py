@@ -102,17 +102,23 @@ def execute_command(
     save_plan: Annotated[Path | None, typer.Option("--save-plan", help="Write the planned joint table (.npz).")] = None,
     gripper_mask: Annotated[Path | None, typer.Option("--gripper-mask", help="Gripper mode: .npy of the grid points on the gripper (400 bools or indices); default: points near the gripper's projection.")] = None,
     return_to_start: Annotated[bool, typer.Option("--return-to-start", help="Afterwards move slowly back to the start pose (else torque is released at the end pose).")] = False,
+    floor: Annotated[float, typer.Option("--floor", help="Lowest tool height allowed, metres in the base frame (the workspace box's bottom); lower it only when the tool must work close to the table, e.g. to push.")] = 0.01,
 ) -> None:
     """Turn a 3D trace into arm motion: plan, check every limit, then move (after asking)."""
     from robot.control import ControlConfig
     from robot.execute import ExecuteConfig, prepare_dry_run
     from robot.planning import PlanConfig
+    from robot.safety import SafetyLimits
 
     if mode not in ("gripper", "object"):
         raise typer.BadParameter(f"{mode!r}; use gripper or object", param_hint="--mode")
     plan = PlanConfig(mode=mode, gripper=_gripper_setting(gripper), speed=speed, gripper_mask=_load_mask(gripper_mask))
+    ceiling = SafetyLimits().workspace_max
+    if not -0.1 <= floor < ceiling[2]:
+        raise typer.BadParameter(f"{floor} m; the floor must lie in [-0.1, {ceiling[2]}) m of the base frame", param_hint="--floor")
+    limits = SafetyLimits(workspace_min=(*SafetyLimits().workspace_min[:2], floor))
     config = ExecuteConfig(robot=robot, plan=plan, control=ControlConfig(rate_hz=rate), start_joints=_parse_joints(start_joints),
-                           return_to_start=return_to_start)
+                           return_to_start=return_to_start, limits=limits)
     if dry_run:
         prepared = prepare_dry_run(trace, camera_to_base, config)
         _show(prepared)
