@@ -77,10 +77,11 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
     folder = paths.out / "tasks" / task
     checkpoints = {"zero-shot": base, "oracle": oracle_predictor(task)}
     so101_demos, human_demos = folder / "so101_demos", folder / "human_demos"
-    demo_key = {**upstream, "task": task, "demos": config.target_demos, "seed": args.seed, "so101_camera": "calibrated"}
+    demo_key = {**upstream, "task": task, "demos": config.target_demos, "seed": args.seed, "so101_camera": "calibrated",
+                "so101_start": "home"}
     cached_stage(paths, f"{task}-so101-demos", demo_key, lambda: generate_demos(  # the camera the trials observe with
         task, TARGET_EMBODIMENT, so101_demos, config.target_demos, TARGET_SEED_BASE + 100 * args.seed, log,
-        camera="calibrated"))
+        camera="calibrated", start="home"))  # from the ready pose, as the trials start
     runs = [("adapted", so101_demos, False), ("scratch", so101_demos, True)]
     if "human-adapted" in conditions:
         human_key = {**demo_key, "camera": args.human_camera, "depth": args.human_depth}

@@ -316,7 +316,7 @@ def stage_keys(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task:
     pretrain_key = {**corpus, "preset": config.preset, "pretrain_steps": config.pretrain_steps,
                     "batch_size": config.batch_size}
     targets = {"seed": config.seed, "target_task": target_task, "target_demos": config.target_demos,
-               "camera": "calibrated"}
+               "camera": "calibrated", "start": "home"}
     adapt_key = {**pretrain_key, **targets, "adapt_steps": config.adapt_steps, "scratch": "scratch" in config.conditions}
     return {"corpus": corpus, "forge": corpus, "pretrain": pretrain_key, "target demos": targets, "adapt": adapt_key}
 
@@ -366,10 +366,10 @@ def pretrain(config: DemoConfig, paths: DemoPaths, progress: ProgressHook) -> No
 
 
 def generate_demos(task: str, embodiment: str, folder: Path, episodes: int, seed: int, log_path: Path,
-                   camera: str = "static", depth: bool = True) -> Path:
+                   camera: str = "static", depth: bool = True, start: str = "park") -> Path:
     """Render `episodes` demos of one embodiment doing `task` into `folder` with `tracegen sim demos`."""
     argv = ["sim", "demos", "--task", task, "--embodiment", embodiment, "--episodes", episodes,
-            "--camera", camera, "--out", folder, "--seed", seed]
+            "--camera", camera, "--out", folder, "--seed", seed, "--start", start]
     if not depth:
         argv.append("--no-depth")
     run_command(argv, log_path)
@@ -379,10 +379,12 @@ def generate_demos(task: str, embodiment: str, folder: Path, episodes: int, seed
 def generate_target_demos(config: DemoConfig, paths: DemoPaths, task: str, progress: ProgressHook) -> None:
     """Stage 4: five SO-101 demos of the target task in unseen layouts, filmed by the workstation's calibrated
     RGB-D camera: the camera the evaluation trials observe with, as a user records demos with the robot's own
-    camera (a random viewpoint per demo would leave the model to guess how the arm looks from its camera)."""
+    camera (a random viewpoint per demo would leave the model to guess how the arm looks from its camera),
+    starting from the ready pose the trials start from (a demo opening with the arm folded away would show
+    the model a first frame no trial ever has)."""
     progress.begin("target demos", 1)
     generate_demos(task, TARGET_EMBODIMENT, paths.targets, config.target_demos, TARGET_SEED_BASE + 100 * config.seed,
-                   paths.logs / "target_demos.log", camera="calibrated")
+                   paths.logs / "target_demos.log", camera="calibrated", start="home")
     progress.advance("target demos")
     progress.end("target demos")
 

@@ -20,6 +20,7 @@ from robot.sim.tasks import INSTRUCTIONS, TASKS, sample_layout, task_success
 from robot.sim.world import build_scene
 
 log = logging.getLogger(__name__)
+START_POSES = ("park", "home")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class EpisodeConfig:
         width, height: image size in pixels (even numbers, for H.264).
         fps: frames per second of the video.
         depth: also keep the rendered depth maps.
+        start: where an arm starts: "park" (folded out of the camera's way; the video opens with the
+            move to the ready pose) or "home" (at the ready pose, as a robot's own demos and trials
+            start). The hand ignores it.
     """
 
     task: str = "place_block"
@@ -46,6 +50,7 @@ class EpisodeConfig:
     height: int = 240
     fps: float = 15.0
     depth: bool = True
+    start: str = "park"
 
     def validate(self) -> None:
         """Raise `SimConfigError` naming the first bad field."""
@@ -55,6 +60,8 @@ class EpisodeConfig:
                 raise SimConfigError(f"unknown {what} {value!r}; pick one of {', '.join(allowed)}")
         if not (16 <= self.width <= 1920 and 16 <= self.height <= 1080) or self.width % 2 or self.height % 2:
             raise SimConfigError(f"image size {self.width}x{self.height} must be even and within 16x16..1920x1080")
+        if self.start not in START_POSES:
+            raise SimConfigError(f"unknown start {self.start!r}; pick one of {', '.join(START_POSES)}")
         if not 1.0 <= self.fps <= 120.0:
             raise SimConfigError(f"fps {self.fps} is out of range; pass --fps between 1 and 120")
 
@@ -104,6 +111,11 @@ def generate_episode(config: EpisodeConfig) -> Episode:
     rng = episode_rng(config)
     layout = sample_layout(config.task, rng)
     scene = build_scene(config.task, config.embodiment, layout, rng, config.width, config.height)
+    if config.start == "home" and len(scene.embodiment.home):
+        home = np.asarray(scene.embodiment.home, dtype=float)
+        scene.data.qpos[scene.arm_qpos] = home
+        scene.command_arm(np.zeros(len(home)))  # the demonstrator drives joint velocities from here
+        scene.forward()
     rig = sample_camera(config.camera, rng)
     scene.model.cam_fovy[scene.camera_id] = rig.fovy
     intrinsics = intrinsics_matrix(rig.fovy, config.width, config.height)
@@ -115,7 +127,7 @@ def generate_episode(config: EpisodeConfig) -> Episode:
     film = _Film(scene, renderer, rig, intrinsics, config)
     try:
         film.capture(0.0)
-        run_plan(scene, plan, style, rng, film.on_step)
+        run_plan(scene, plan, style, rng, film.on_step, unpark=config.start == "park")
     finally:
         renderer.close()
     success = task_success(config.task, scene.model, scene.data, layout.params)

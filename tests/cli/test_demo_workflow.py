@@ -147,3 +147,4 @@ def test_target_demos_are_filmed_by_the_camera_the_trials_observe_with(tmp_path,
     (argv,) = calls
     assert argv[:2] == ["sim", "demos"] and argv[argv.index("--camera") + 1] == "calibrated"
     assert argv[argv.index("--embodiment") + 1] == "so101" and argv[argv.index("--episodes") + 1] == "5"
+    assert argv[argv.index("--start") + 1] == "home"  # where every trial starts

@@ -79,6 +79,28 @@ def test_calibrated_camera_demos_share_the_arm_observation_view():
     assert "calibrated" in CAMERA_KINDS
 
 
+def test_demos_from_the_ready_pose_start_where_the_trials_start():
+    """`start="home"`: frame 0 shows the arm at its ready pose (as `SimArmWorld.move_to_home` leaves it),
+    not folded away; the demonstration still succeeds and skips the unfolding move."""
+    from robot.sim.arm_world import SimArmWorld
+
+    config = EpisodeConfig(task="place_block", camera="calibrated", seed=0, width=64, height=48, fps=5, start="home")
+    home, parked = generate_episode(config), generate_episode(EpisodeConfig(**{**config.__dict__, "start": "park"}))
+    assert home.success and parked.success and len(home.frames) < len(parked.frames)
+    world = SimArmWorld("place_block", seed=0, width=64, height=48)
+    try:
+        world.move_to_home()
+        tool = world.tool_in_camera()  # (3,) the ready pose's tool in the calibrated camera
+    finally:
+        world.close()
+    u, v = tool[0] / tool[2] * home.intrinsics[0, 0] + home.intrinsics[0, 2], tool[1] / tool[2] * home.intrinsics[1, 1] + home.intrinsics[1, 2]
+    arm_in_first = [np.abs(frames[0].astype(int) - frames[-1].astype(int)).sum(-1)[int(round(v)), int(round(u))]
+                    for frames in (home.frames, parked.frames)]
+    assert arm_in_first[0] > arm_in_first[1]  # the tool's pixel changes by the end only when the arm stood there
+    with pytest.raises(SimConfigError, match="pick one of park, home"):
+        EpisodeConfig(start="standing").validate()
+
+
 def test_same_seed_same_bytes_and_other_seed_other_layout(tmp_path):
     config = EpisodeConfig(task="sweep", embodiment="human", camera="handheld", seed=7, width=64, height=48, fps=5)
     first = write_episode(generate_episode(config), tmp_path / "a")

@@ -41,6 +41,7 @@ def demos(
     size: Annotated[str, typer.Option(help="Image size WIDTHxHEIGHT (even numbers).")] = "320x240",
     fps: Annotated[float, typer.Option(help="Video frame rate.")] = 15.0,
     first: Annotated[int, typer.Option(help="Index of the first episode (to extend a run).")] = 0,
+    start: Annotated[str, typer.Option(help="Where an arm starts: park (folded away; the video opens with the move to the ready pose) or home (at the ready pose, where trials start).")] = "park",
 ) -> None:
     """Film scripted demonstrations with video, depth, camera poses and ground-truth traces."""
     from robot.sim.episode import EpisodeConfig
@@ -48,7 +49,7 @@ def demos(
 
     width, height = parse_size(size)
     config = EpisodeConfig(task=task, embodiment=embodiment, camera=camera, seed=seed, index=first,
-                           width=width, height=height, fps=fps, depth=depth)
+                           width=width, height=height, fps=fps, depth=depth, start=start)
     config.validate()
     with progress() as bar:
         job = bar.add_task(f"{task} / {embodiment} / {camera}", total=episodes)
