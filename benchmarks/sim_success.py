@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--human-depth", action=argparse.BooleanOptionalAction, default=True,
                         help="give the human demos a depth sidecar (--no-human-depth: RGB only, depth from SfM)")
     parser.add_argument("--conditions", default=",".join(CONDITIONS), help="subset of " + ",".join(CONDITIONS))
+    parser.add_argument("--execute-mode", choices=("gripper", "object"), default="gripper",
+                        help="tracegen execute --mode of every trial: follow the gripper's trace points, or grasp "
+                             "the object the trace moves and carry it along its path")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest on a busy machine)")
     return parser.parse_args(argv)
@@ -123,7 +126,8 @@ def json_lines(trials, args, seconds: float) -> list[dict]:
         "benchmark": "sim_success", "summary": True, "date": stamp, "machine": machine,
         "trials_per_task": args.trials, "tasks": args.tasks.split(","), "pretrain_steps": args.pretrain_steps,
         "adapt_steps": args.adapt_steps, "batch_size": args.batch_size, "episodes_per_kind": args.episodes_per_kind,
-        "human_camera": args.human_camera, "human_depth": args.human_depth, "wall_seconds": round(seconds, 1),
+        "human_camera": args.human_camera, "human_depth": args.human_depth, "execute_mode": args.execute_mode,
+        "wall_seconds": round(seconds, 1),
         "median_predict_ms": _finite(float(sorted(latencies)[len(latencies) // 2]) if latencies else math.nan),
         "goal_a_ge_80": _goal(rate.get("adapted"), lambda a: a >= 0.8),
         "goal_a_minus_b_ge_40pts": _goal(_diff(rate.get("adapted"), rate.get("scratch")), lambda d: d >= 0.4),
@@ -194,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         for task in tasks:
             checkpoints = prepare_task(task, args, config, paths, paths.logs / f"{task}.log")
             trials += evaluate_conditions(checkpoints, task, seeds, paths.trials / task, paths.report, config.device,
-                                          progress, paths.logs / f"{task}-evaluate.log", threads=config.threads)
+                                          progress, paths.logs / f"{task}-evaluate.log", threads=config.threads,
+                                          mode=args.execute_mode)
     seconds = time.perf_counter() - started
     report = DemoReport(title="sim_success benchmark", smoke_run=config.quick, settings=vars(args) | {"out": str(args.out)},
                         stage_seconds={"total": seconds}, trials=trials,

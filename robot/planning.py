@@ -330,12 +330,13 @@ def arm_points(points: np.ndarray, chain: KinematicChain, joints: np.ndarray, cl
 
 
 def select_object_points(points: np.ndarray, exclude: np.ndarray, config: PlanConfig) -> np.ndarray:
-    """Weights (K,) of the points on the one object that moves (largest rigid group of moved points)."""
+    """Weights (K,) of the points on the one object that moves (largest rigid group of moved points; a
+    small object may cover a single grid point, then it is followed by translation alone)."""
     start, end = points[:, 0], points[:, -1]
     moved = (np.linalg.norm(end - start, axis=1) > config.moving_threshold) & ~exclude  # NaN -> False
-    if moved.sum() < 3:
+    if not moved.any():
         raise PlanningError(
-            f"only {int(moved.sum())} trace points move more than {config.moving_threshold} m; "
+            f"no trace point off the arm moves more than {config.moving_threshold} m; "
             "object mode needs a moving object (use --mode gripper)"
         )
     loose = PlanConfig(min_rotation_points=3, min_rotation_spread=0.0, ransac_threshold=2 * config.ransac_threshold,

@@ -72,13 +72,14 @@ def demo(
     hold_out_task: Annotated[bool, typer.Option("--hold-out-task", help="Also leave the target task out of pretraining.")] = False,
     device: Annotated[str, typer.Option("--device", help="Torch device: cpu, cuda or auto.")] = "cpu",
     threads: Annotated[int, typer.Option("--threads", min=1, help="Torch CPU threads (1 is fastest on a busy 2-core machine).")] = 1,
+    execute_mode: Annotated[str, typer.Option("--execute-mode", help="How trials execute a trace: gripper (follow its gripper points) or object (grasp the object it moves, carry it along).")] = "gripper",
 ) -> None:
     """Run the whole method in simulation and print the success table."""
     from tracegen_cli.demo_cli import DemoError
     from tracegen_cli.demo_workflow import DemoConfig, run_demo
 
     overrides = {"out": out, "seed": seed, "target_task": task, "hold_out_target_task": hold_out_task, "device": device,
-                 "threads": threads}
+                 "threads": threads, "execute_mode": execute_mode}
     if trials is not None:
         overrides["trials"] = trials
     config = DemoConfig.quick_run(**overrides) if quick else DemoConfig.full(**overrides)

@@ -157,8 +157,9 @@ class ToolRecorder:
         return np.array(self.samples).reshape(-1, 3)
 
 
-def execute_on_emulator(world: TrialWorld, trace_path: Path, folder: Path, log_path: Path, app=None) -> np.ndarray:
-    """`tracegen execute` the trace on the simulated arm through a pty emulator; returns the tool path.
+def execute_on_emulator(world: TrialWorld, trace_path: Path, folder: Path, log_path: Path, app=None,
+                        mode: str = "gripper") -> np.ndarray:
+    """`tracegen execute --mode MODE` the trace on the simulated arm through a pty emulator; returns the tool path.
 
     Returns:
         (T, 3) tool positions in the camera frame recorded during execution, metres.
@@ -169,12 +170,13 @@ def execute_on_emulator(world: TrialWorld, trace_path: Path, folder: Path, log_p
     camera_to_base = world.write_camera_to_base(folder / "camera_to_base.json")
     with start_emulator("so101", backend=world.backend) as emulator, ToolRecorder(world, emulator.lock) as recorder:
         run_command(["execute", trace_path, "--robot", "so101", "--port", emulator.url, "--calibration", calibration,
-                     "--camera-to-base", camera_to_base, "--speed", EXECUTE_SPEED, "--floor", EXECUTE_FLOOR, "--confirm"], log_path, app=app)
+                     "--camera-to-base", camera_to_base, "--speed", EXECUTE_SPEED, "--floor", EXECUTE_FLOOR,
+                     *(["--mode", mode] if mode != "gripper" else []), "--confirm"], log_path, app=app)
     return recorder.path()
 
 
 def run_trial(world: TrialWorld, predictor: Predictor, task: str, condition: str, seed: int, folder: Path,
-              report_dir: Path, log_path: Path, app=None) -> TrialRecord:
+              report_dir: Path, log_path: Path, app=None, mode: str = "gripper") -> TrialRecord:
     """One trial: observe, predict, execute through the emulator, check success, draw the overlay."""
     record = TrialRecord(task=task, condition=condition, seed=seed, success=False)
     observation = world.observe()
@@ -184,7 +186,7 @@ def run_trial(world: TrialWorld, predictor: Predictor, task: str, condition: str
     try:
         trace, seconds = predictor(observation, seed, folder / "trace.npz")
         record.predict_ms = 1000.0 * seconds
-        executed = execute_on_emulator(world, folder / "trace.npz", folder, log_path, app=app)
+        executed = execute_on_emulator(world, folder / "trace.npz", folder, log_path, app=app, mode=mode)
     except expected_errors() as exc:
         record.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         logger.debug("trial %s/%s/%d failed: %s", task, condition, seed, record.error)
@@ -232,6 +234,7 @@ def evaluate_conditions(
     make_predictor: Callable[[Path, str], Predictor] = load_predictor,
     app=None,
     threads: int = 0,
+    mode: str = "gripper",
 ) -> list[TrialRecord]:
     """Run every (condition, seed) trial of `task`; the same seeds for every condition.
 
@@ -243,6 +246,8 @@ def evaluate_conditions(
         progress: a `ProgressHook`.
         open_world: `(task, seed) -> TrialWorld`; default: the MuJoCo world of `demo_sim`.
         threads: torch CPU threads for prediction (0 keeps torch's setting).
+        mode: how `tracegen execute` turns a trace into motion: "gripper" (follow the gripper's points) or
+            "object" (grasp the object the trace moves and carry it along its path).
     Returns:
         One record per trial.
     """
@@ -261,7 +266,8 @@ def evaluate_conditions(
             world = open_world(task, seed)
             try:
                 folder = trials_dir / condition / f"seed{seed}"
-                records.append(run_trial(world, predictor, task, condition, seed, folder, report_dir, log_path, app=app))
+                records.append(run_trial(world, predictor, task, condition, seed, folder, report_dir, log_path, app=app,
+                                         mode=mode))
             finally:
                 world.close()
             progress.advance(stage)

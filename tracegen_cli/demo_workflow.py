@@ -96,6 +96,8 @@ class DemoConfig:
         conditions: which models to evaluate: "adapted", "scratch", "zero-shot", and "oracle" (the
             scripted demonstration's exact trace of each layout: the ceiling the execution pipeline sets).
         device: torch device for training and prediction ("cpu", "cuda", "auto").
+        execute_mode: `tracegen execute --mode` of the trials: "gripper" (follow the trace's gripper
+            points) or "object" (grasp the object the trace moves and carry it along its path).
     """
 
     out: Path = Path("tracegen-demo")
@@ -114,6 +116,7 @@ class DemoConfig:
     trials: int = 8
     conditions: tuple[str, ...] = CONDITIONS
     device: str = "cpu"
+    execute_mode: str = "gripper"
 
     @classmethod
     def full(cls, **overrides) -> DemoConfig:
@@ -133,6 +136,8 @@ class DemoConfig:
             raise DemoError(f"target_demos={self.target_demos}, trials={self.trials}: both must be >= 1")
         if self.pretrain_steps < 1 or self.adapt_steps < 1:
             raise DemoError(f"pretrain_steps={self.pretrain_steps}, adapt_steps={self.adapt_steps}: both must be >= 1")
+        if self.execute_mode not in ("gripper", "object"):
+            raise DemoError(f"execute_mode {self.execute_mode!r}: pick gripper or object")
         unknown = [c for c in self.conditions if c not in CONDITIONS]
         if unknown or not self.conditions:
             raise DemoError(f"conditions {list(self.conditions)}: pick from {', '.join(CONDITIONS)}")
@@ -304,7 +309,8 @@ def run_demo(config: DemoConfig, progress: ProgressHook | None = None) -> DemoRe
     trial_seeds = [TRIAL_SEED_BASE + 1000 * config.seed + i for i in range(config.trials)]
     started = time.perf_counter()
     report.trials += evaluate_conditions(chosen, target_task, trial_seeds, paths.trials, paths.report,
-                                         config.device, progress, paths.logs / "evaluate.log", threads=config.threads)
+                                         config.device, progress, paths.logs / "evaluate.log", threads=config.threads,
+                                         mode=config.execute_mode)
     report.stage_seconds["evaluate"] = time.perf_counter() - started
     files = write_report(report, paths.report)
     return DemoResult(report=report, files=files)

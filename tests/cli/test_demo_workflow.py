@@ -127,7 +127,8 @@ def test_config_presets_and_validation():
     assert sum(e.episodes for e in quick.corpus) < sum(e.episodes for e in full.corpus)
     assert {e.embodiment for e in full.corpus} == {"human", "other_robot"}  # never the target robot
     assert {e.camera for e in full.corpus} == {"static", "handheld"} and {e.depth for e in full.corpus} == {True, False}
-    for bad in ({"trials": 0}, {"adapt_steps": 0}, {"conditions": ("perfect",)}, {"conditions": ()}):
+    for bad in ({"trials": 0}, {"adapt_steps": 0}, {"conditions": ("perfect",)}, {"conditions": ()},
+                {"execute_mode": "teleport"}):
         with pytest.raises(DemoError):
             DemoConfig.full(**bad).validate()
     notes = describe_setup(full, ("place_block", "sweep"), "place_block")
