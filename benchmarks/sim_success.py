@@ -21,6 +21,7 @@ with the same settings are reused, so an interrupted run continues where it stop
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import platform
@@ -57,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--execute-mode", choices=("gripper", "object"), default="gripper",
                         help="tracegen execute --mode of every trial: follow the gripper's trace points, or grasp "
                              "the object the trace moves and carry it along its path")
+    parser.add_argument("--temperature", type=float, default=1.0,
+                        help="sampling noise scale of every prediction (tracegen predict --temperature; 0: deterministic)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest on a busy machine)")
     return parser.parse_args(argv)
@@ -127,6 +130,7 @@ def json_lines(trials, args, seconds: float) -> list[dict]:
         "trials_per_task": args.trials, "tasks": args.tasks.split(","), "pretrain_steps": args.pretrain_steps,
         "adapt_steps": args.adapt_steps, "batch_size": args.batch_size, "episodes_per_kind": args.episodes_per_kind,
         "human_camera": args.human_camera, "human_depth": args.human_depth, "execute_mode": args.execute_mode,
+        "temperature": args.temperature,
         "wall_seconds": round(seconds, 1),
         "median_predict_ms": _finite(float(sorted(latencies)[len(latencies) // 2]) if latencies else math.nan),
         "goal_a_ge_80": _goal(rate.get("adapted"), lambda a: a >= 0.8),
@@ -159,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tracegen_cli.demo_command import render_success_table, stage_bars
     from tracegen_cli.demo_report import DemoReport, write_report
-    from tracegen_cli.demo_trials import evaluate_conditions
+    from tracegen_cli.demo_trials import evaluate_conditions, load_predictor
     from tracegen_cli.demo_workflow import (
         QUICK_CORPUS,
         TRIAL_SEED_BASE,
@@ -199,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             checkpoints = prepare_task(task, args, config, paths, paths.logs / f"{task}.log")
             trials += evaluate_conditions(checkpoints, task, seeds, paths.trials / task, paths.report, config.device,
                                           progress, paths.logs / f"{task}-evaluate.log", threads=config.threads,
-                                          mode=args.execute_mode)
+                                          mode=args.execute_mode,
+                                          make_predictor=functools.partial(load_predictor, temperature=args.temperature))
     seconds = time.perf_counter() - started
     report = DemoReport(title="sim_success benchmark", smoke_run=config.quick, settings=vars(args) | {"out": str(args.out)},
                         stage_seconds={"total": seconds}, trials=trials,

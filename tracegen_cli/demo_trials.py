@@ -79,8 +79,9 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     return (DemoError, StoreError, ForgeError, ModelError, RobotError)
 
 
-def load_predictor(checkpoint: Path, device: str) -> Predictor:
-    """A predictor with the checkpoint loaded once (the same code path as `tracegen predict`)."""
+def load_predictor(checkpoint: Path, device: str, temperature: float = 1.0) -> Predictor:
+    """A predictor with the checkpoint loaded once (the same code path as `tracegen predict`); `temperature`
+    scales the sampling noise as `tracegen predict --temperature` does."""
     from tracegen_cli.commands.predict import PredictRequest, SamplingOptions, _load, run_request
 
     model, checkpoint_id, _seconds = _load(Path(checkpoint), device)
@@ -88,7 +89,7 @@ def load_predictor(checkpoint: Path, device: str) -> Predictor:
     def predict(observation: Observation, seed: int, out: Path):
         request = PredictRequest(observation.image, observation.depth, observation.intrinsics, False,
                                  observation.instruction, out, None)
-        return run_request(model, checkpoint_id, request, SamplingOptions(seed=seed), device)
+        return run_request(model, checkpoint_id, request, SamplingOptions(seed=seed, temperature=temperature), device)
 
     return predict
 
