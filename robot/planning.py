@@ -57,6 +57,8 @@ class PlanConfig:
         min_comoving: co-moving points needed to say the gripper holds something.
         arm_clearance: trace points starting this close to the arm's links (the polyline through its
             joints and tool at the start pose) are the arm itself: never an object, never "held", metres.
+        object_reach: object mode only takes points that start this close to the base origin for the
+            object (a predicted wobble of the far background is no object to grasp), metres.
         approach_height: object mode comes down onto the grasp point from this far above it and goes
             back up as far after the release, metres.
         gripper_open: gripper joint when open, radians.
@@ -86,6 +88,7 @@ class PlanConfig:
     comotion_ratio: float = 0.3
     min_comoving: int = 1
     arm_clearance: float = 0.045
+    object_reach: float = 0.5
     approach_height: float = 0.06
     gripper_open: float = 1.0
     gripper_closed: float = 0.0
@@ -336,7 +339,7 @@ def select_object_points(points: np.ndarray, exclude: np.ndarray, config: PlanCo
     moved = (np.linalg.norm(end - start, axis=1) > config.moving_threshold) & ~exclude  # NaN -> False
     if not moved.any():
         raise PlanningError(
-            f"no trace point off the arm moves more than {config.moving_threshold} m; "
+            f"no trace point off the arm and within reach moves more than {config.moving_threshold} m; "
             "object mode needs a moving object (use --mode gripper)"
         )
     loose = PlanConfig(min_rotation_points=3, min_rotation_spread=0.0, ransac_threshold=2 * config.ransac_threshold,
@@ -458,7 +461,8 @@ def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool:
         exclude = select_gripper_points(trace, camera, tool[:3, 3], config) > 0
     except PlanningError:
         exclude = np.zeros(points.shape[0], dtype=bool)
-    weights = select_object_points(points, exclude | on_arm, config)
+    beyond_reach = ~(np.linalg.norm(points[:, 0], axis=1) <= config.object_reach)  # NaN -> beyond
+    weights = select_object_points(points, exclude | on_arm | beyond_reach, config)
     grasp = (weights @ np.nan_to_num(points[:, 0])) / weights.sum()  # (3,) object centroid at the start
     path, relative, rotated = follow_points(points, weights, grasp, config)
     rotations = relative @ tool[:3, :3]  # (S, 3, 3)

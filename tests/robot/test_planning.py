@@ -204,3 +204,24 @@ def test_table_beside_the_gripper_in_the_image_is_not_the_gripper():
     plan = plan_trace(table, CAMERA, READY_POSE)
     expected = tool_at(READY_POSE) + CAMERA.base_from_camera[:3, :3] @ DISPLACEMENT
     assert np.linalg.norm(tool_at(plan.joints[-1]) - expected) < 2e-3
+
+
+def test_object_mode_never_takes_the_far_background_for_the_object():
+    """A predicted wobble of a point 2 m away moves it by centimetres in 3D: it is out of reach, not an object."""
+    moving = synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT, object_offset_px=(0, 70), grasp_step=0)
+    u0, v0, _ = project(CAMERA.to_camera(tool_at(READY_POSE)), moving.intrinsics)
+    start = moving.traj[:, 0]
+    near_tool = np.hypot(start[:, 0] - u0, start[:, 1] - v0) <= 40
+    traj = moving.traj.copy()
+    traj[near_tool, :33] = start[near_tool, None]
+    wall = np.arange(20)  # the top row: pushed 2.5 m away and made to drift together by 2 px per step
+    traj[wall, :33, 2] = 2.5
+    traj[wall, :33, 0] = start[wall, None, 0] + 2.0 * np.arange(33)
+    trace = TraceFile(traj, moving.valid, moving.intrinsics, moving.image_size, "")
+    points = lift_trace(trace, CAMERA)
+    assert (np.linalg.norm(points[wall, 32] - points[wall, 0], axis=1) > 0.05).all()  # more than the object moves
+    plan = plan_trace(trace, CAMERA, READY_POSE, PlanConfig(mode="object"))
+    on_object = np.linalg.norm(points[:, 32] - points[:, 0], axis=1) > 0.01
+    on_object[wall] = False
+    assert on_object.sum() < len(wall)  # the wall is the larger rigid group of moving points
+    assert not plan.followed[wall].any() and (plan.followed == on_object).all()
