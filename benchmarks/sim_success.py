@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--episodes-per-kind", type=int, default=0,
                         help="cap the videos of each corpus kind per task (0: the demo's full corpus)")
     parser.add_argument("--batch-size", type=int, default=16, help="pretraining batch size")
+    parser.add_argument("--target-demos", type=int, default=5,
+                        help="SO-101 (and human) demos per task to adapt on (the paper's five; more shows what the "
+                             "architecture can learn of the task when data is not the limit)")
     parser.add_argument("--human-camera", choices=("handheld", "static"), default="handheld",
                         help="camera of the human-hand demos (handheld = the paper's phone videos)")
     parser.add_argument("--human-depth", action=argparse.BooleanOptionalAction, default=True,
@@ -129,6 +132,7 @@ def json_lines(trials, args, seconds: float) -> list[dict]:
         "benchmark": "sim_success", "summary": True, "date": stamp, "machine": machine,
         "trials_per_task": args.trials, "tasks": args.tasks.split(","), "pretrain_steps": args.pretrain_steps,
         "adapt_steps": args.adapt_steps, "batch_size": args.batch_size, "episodes_per_kind": args.episodes_per_kind,
+        "target_demos": args.target_demos,
         "human_camera": args.human_camera, "human_depth": args.human_depth, "execute_mode": args.execute_mode,
         "temperature": args.temperature,
         "wall_seconds": round(seconds, 1),
@@ -185,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.episodes_per_kind > 0:
         config = replace(config, corpus=tuple(replace(e, episodes=min(e.episodes, args.episodes_per_kind))
                                                for e in config.corpus))
-    config = replace(config, batch_size=args.batch_size)
+    config = replace(config, batch_size=args.batch_size, target_demos=args.target_demos)
     paths = DemoPaths(args.out)
     paths.logs.mkdir(parents=True, exist_ok=True)
     keys = stage_keys(config, tasks, tasks[0])
