@@ -45,7 +45,7 @@ class PlanConfig:
         gripper_depth_tolerance: ... this close in depth, metres...
         gripper_radius_m: ... and this close to the tool in 3D, metres (a grid point beside the gripper
             in the image but on the table behind it is not on the gripper).
-        gripper_mask: (K,) bool, the gripper points given explicitly (overrides the two above).
+        gripper_mask: (K,) bool, the gripper points given explicitly (overrides the three above).
         min_rotation_points: rotation is followed only when at least this many points agree...
         min_rotation_spread: ... spread at least this much (RMS off their main axis, metres).
         ransac_threshold: inlier distance of RANSAC-Kabsch, metres.

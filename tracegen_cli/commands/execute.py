@@ -100,7 +100,7 @@ def execute_command(
     rate: Annotated[float, typer.Option("--rate", help="Control-loop rate, Hz.")] = 100.0,
     baudrate: Annotated[int, typer.Option("--baudrate", help="Bus speed in bit/s.")] = 1_000_000,
     save_plan: Annotated[Path | None, typer.Option("--save-plan", help="Write the planned joint table (.npz).")] = None,
-    gripper_mask: Annotated[Path | None, typer.Option("--gripper-mask", help="Gripper mode: .npy of the grid points on the gripper (400 bools or indices); default: points near the gripper's projection.")] = None,
+    gripper_mask: Annotated[Path | None, typer.Option("--gripper-mask", help="Gripper mode: .npy of the grid points on the gripper (400 bools or indices); default: points near the gripper in the image and within 5 cm of it in 3D.")] = None,
     return_to_start: Annotated[bool, typer.Option("--return-to-start", help="Afterwards move slowly back to the start pose (else torque is released at the end pose).")] = False,
     floor: Annotated[float, typer.Option("--floor", help="Lowest tool height allowed, metres in the base frame (the workspace box's bottom); lower it only when the tool must work close to the table, e.g. to push.")] = 0.01,
 ) -> None:
