@@ -105,14 +105,20 @@ def test_gripper_schedule_and_dwell():
         plan_trace(synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT), CAMERA, READY_POSE, PlanConfig(gripper="close@99"))
 
 
-def test_object_mode_reaches_then_follows_the_object():
+def object_only_traj() -> tuple[TraceFile, np.ndarray]:
+    """A trace where only an object beside the gripper moves (e.g. a human demo): the synthetic
+    gripper trace with the gripper's points held still. Returns (the synthetic trace, the edited traj)."""
     moving = synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT, object_offset_px=(0, 70), grasp_step=0)
-    # Object mode: only the object moves (e.g. a human demo); hold the gripper's points still.
     u0, v0, _ = project(CAMERA.to_camera(tool_at(READY_POSE)), moving.intrinsics)
     start = moving.traj[:, 0]
     near_tool = np.hypot(start[:, 0] - u0, start[:, 1] - v0) <= 40
     traj = moving.traj.copy()
     traj[near_tool, :33] = start[near_tool, None]
+    return moving, traj
+
+
+def test_object_mode_reaches_then_follows_the_object():
+    moving, traj = object_only_traj()
     trace = TraceFile(traj, moving.valid, moving.intrinsics, moving.image_size, "")
     plan = plan_trace(trace, CAMERA, READY_POSE, PlanConfig(mode="object"))
     points = lift_trace(trace, CAMERA)
@@ -208,12 +214,8 @@ def test_table_beside_the_gripper_in_the_image_is_not_the_gripper():
 
 def test_object_mode_never_takes_the_far_background_for_the_object():
     """A predicted wobble of a point 2 m away moves it by centimetres in 3D: it is out of reach, not an object."""
-    moving = synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT, object_offset_px=(0, 70), grasp_step=0)
-    u0, v0, _ = project(CAMERA.to_camera(tool_at(READY_POSE)), moving.intrinsics)
+    moving, traj = object_only_traj()
     start = moving.traj[:, 0]
-    near_tool = np.hypot(start[:, 0] - u0, start[:, 1] - v0) <= 40
-    traj = moving.traj.copy()
-    traj[near_tool, :33] = start[near_tool, None]
     wall = np.arange(20)  # the top row: pushed 2.5 m away and made to drift together by 2 px per step
     traj[wall, :33, 2] = 2.5
     traj[wall, :33, 0] = start[wall, None, 0] + 2.0 * np.arange(33)
