@@ -86,12 +86,8 @@ class SimArmWorld:
         first centimetres of most Cartesian paths are out of reach for a 5-DoF arm. A real user starts
         from a ready pose, and so do evaluation trials.
         """
-        scene = self.scene
-        home = np.asarray(scene.embodiment.home, dtype=float)
-        scene.data.qpos[scene.arm_qpos] = home
-        scene.command_arm_position(home)
-        scene.forward()
-        self.backend = MujocoServoBackend(scene, self.backend.calibration)
+        self.scene.place_arm(np.asarray(self.scene.embodiment.home, dtype=float))
+        self.backend = MujocoServoBackend(self.scene, self.backend.calibration)
 
     def base_to_world(self) -> np.ndarray:
         """(4, 4) pose of the SO-101 base frame in the world."""

@@ -112,10 +112,7 @@ def generate_episode(config: EpisodeConfig) -> Episode:
     layout = sample_layout(config.task, rng)
     scene = build_scene(config.task, config.embodiment, layout, rng, config.width, config.height)
     if config.start == "home" and len(scene.embodiment.home):
-        home = np.asarray(scene.embodiment.home, dtype=float)
-        scene.data.qpos[scene.arm_qpos] = home
-        scene.command_arm(np.zeros(len(home)))  # the demonstrator drives joint velocities from here
-        scene.forward()
+        scene.place_arm(np.asarray(scene.embodiment.home, dtype=float))
     rig = sample_camera(config.camera, rng)
     scene.model.cam_fovy[scene.camera_id] = rig.fovy
     intrinsics = intrinsics_matrix(rig.fovy, config.width, config.height)

@@ -17,9 +17,10 @@ from robot.sim.arm_world import SimArmWorld
 from robot.sim.demonstrator import make_plan, run_plan, sample_style
 from robot.sim.groundtruth import GridTracker
 from robot.sim.tasks import task_success
-from store.trace import MAX_STEPS, retarget_arc_length
+from store.trace import project, retarget_arc_length
 
 ORACLE_FPS = 15.0  # frames sampled per simulated second, as the demo videos are filmed
+STYLE_STREAM = (0, 104729)  # with the layout seed, seeds the demonstrator (the README's oracle figures used it)
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,13 @@ class OracleTrace:
         return int(self.valid.sum()) - 1
 
 
-def oracle_trace(task: str, seed: int, width: int = 320, height: int = 240, style_seed: int = 0,
-                 max_steps: int = MAX_STEPS) -> OracleTrace:
+def oracle_trace(task: str, seed: int, width: int = 320, height: int = 240) -> OracleTrace:
     """Film the scripted demonstration of trial layout (`task`, `seed`) as an exact trace (see module doc)."""
     world = SimArmWorld(task, seed=seed, width=width, height=height)
     try:
         world.move_to_home()
         scene = world.scene
-        rng = np.random.default_rng(np.random.SeedSequence([seed, style_seed, 104729]))
+        rng = np.random.default_rng(np.random.SeedSequence([seed, *STYLE_STREAM]))  # the demonstrator's style and noise
         style = sample_style("so101", rng)
         plan = make_plan(scene, style, rng)
         scene.forward()
@@ -78,13 +78,11 @@ def oracle_trace(task: str, seed: int, width: int = 320, height: int = 240, styl
         success = task_success(task, scene.model, scene.data, world.layout.params)
     finally:
         world.close()
-    camera = np.stack(frames, axis=1)  # (K, F, 3)
-    k = world.intrinsics
-    z = camera[..., 2]
-    uvz = np.stack([k[0, 0] * camera[..., 0] / z + k[0, 2], k[1, 1] * camera[..., 1] / z + k[1, 2], z], axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):  # points frame 0 saw nothing at are NaN
+        uvz = project(np.stack(frames, axis=1), world.intrinsics)  # (K, F, 3)
     visible = np.stack(seen, axis=1) & np.isfinite(uvz).all(-1)
-    retargeted = retarget_arc_length(uvz, visible, width, height, max_steps=max_steps)
+    retargeted = retarget_arc_length(uvz, visible, width, height)
     traj = retargeted.traj.copy()
     traj[:, ~retargeted.valid] = np.nan
-    return OracleTrace(traj=traj, valid=retargeted.valid, intrinsics=k.astype(np.float64), image_size=(height, width),
+    return OracleTrace(traj=traj, valid=retargeted.valid, intrinsics=world.intrinsics.astype(np.float64), image_size=(height, width),
                        instruction=world.instruction, scripted_success=bool(success))

@@ -137,6 +137,12 @@ class SimScene:
         self.arm_target = np.clip(np.asarray(target, float), self.arm_limits[:, 0], self.arm_limits[:, 1])
         self.arm_velocity = None  # type: ignore[assignment]
 
+    def place_arm(self, joints: np.ndarray) -> None:
+        """Put the arm at `joints` (rad) at once and hold it there (no motion is simulated)."""
+        self.data.qpos[self.arm_qpos] = joints
+        self.command_arm_position(joints)
+        self.forward()
+
     def command_gripper(self, opening: float) -> None:
         """Gripper opening in [0 closed, 1 open]."""
         opening = float(np.clip(opening, 0.0, 1.0))
