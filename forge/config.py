@@ -41,6 +41,11 @@ class ForgeConfig:
         lk_window: Lucas-Kanade window side in pixels.
         lk_levels: pyramid levels above the base image.
         fb_threshold: forward-backward error (pixels) above which a point is lost for good.
+        still_patch: a point Lucas-Kanade loses (a textureless surface) stays in place when the camera
+            stood still in that frame and the window around it changed by under this many grey levels
+            (0..255); 0 turns the rule off.
+        flow_fallback: points Lucas-Kanade loses and `still_patch` does not keep follow dense optical
+            flow when its forward-backward error is below this many pixels; 0 turns the fallback off.
         sfm_max_features: SIFT features per image for the reconstruction.
         sfm_overlap: each image is matched with this many following images.
         sfm_threads: CPU threads for pycolmap (run-only: does not change the output much).
@@ -71,6 +76,8 @@ class ForgeConfig:
     lk_window: int = 11
     lk_levels: int = 3
     fb_threshold: float = 0.5
+    still_patch: float = 2.0
+    flow_fallback: float = 1.0
     sfm_max_features: int = 1024
     sfm_overlap: int = 6
     sfm_threads: int = 2

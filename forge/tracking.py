@@ -1,6 +1,22 @@
 """2D tracking of the 20x20 query grid: pyramidal Lucas-Kanade, frame to frame, with a
 forward-backward check. A point that fails once is lost for good (never re-seeded), so every trace
 follows one surface point. All grids alive at a frame are tracked in one LK call.
+
+LK cannot follow a point on a textureless surface (a plain wall, a table top, a robot's painted
+link): its window has no gradient. Such a point, in this order:
+- it follows dense optical flow (OpenCV's DIS, whose variational refinement fills flat regions from
+  their edges) when the flow's own forward-backward check passes;
+- it stays exactly where it was when the camera stood still in this frame (the points LK follows
+  moved by under `STILL_CAMERA_PX`, median), the window around it changed by under `still_diff` grey
+  levels, and the flow moved it by under `STILL_FLOW_PX` or failed (a plain wall: flow noise would
+  add up to a drift; a plain object moving is moved by the flow, though its window looks unchanged);
+- else it is lost.
+In a frame where the camera moves, only points LK found no gradient for get this second chance, not
+those failing its forward-backward check (more likely occluded).
+Measured against the simulator's exact tracks of six SO-101 demo videos, 320x240: LK alone kept 28 %
+of the always-visible points to the end and followed the arm's moving points over 32 % of their
+visible frames; with both fallbacks 98 % and 74 %, with 9 of ~390 still points ending over 3 px off
+(`benchmarks/forge_bench.py` has the tracking rows).
 """
 
 from __future__ import annotations
@@ -11,6 +27,9 @@ import cv2
 import numpy as np
 
 from store.trace import grid_points
+
+STILL_CAMERA_PX = 0.25  # median LK motion below which the camera counts as still in a frame
+STILL_FLOW_PX = 0.5  # dense flow below this, where nothing changed, is noise: the point stays put
 
 
 @dataclass
@@ -34,11 +53,15 @@ class GridTracks:
 
 @dataclass(frozen=True)
 class LKSettings:
-    """Lucas-Kanade settings: window side (px), pyramid levels, forward-backward threshold (px)."""
+    """Lucas-Kanade settings: window side (px), pyramid levels, forward-backward threshold (px); for the
+    points LK loses, the still-window rule's grey-level threshold and the dense-flow fallback's
+    forward-backward threshold (px), 0 turning either off (see the module doc)."""
 
     window: int = 11
     levels: int = 3
     fb_threshold: float = 0.5
+    still_diff: float = 0.0
+    flow_fallback: float = 0.0
 
 
 def query_frames(start: int, end: int, every: int, min_frames: int) -> list[int]:
@@ -65,10 +88,11 @@ def track_grids(
     tracks = [_new_tracks(q, grid, end - (q - start)) for q, end in zip(queries, ends, strict=True)]
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
     params = {"winSize": (settings.window, settings.window), "maxLevel": settings.levels, "criteria": criteria}
+    dense = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) if settings.flow_fallback > 0 else None
     for t in range(1, len(grey)):
         live = [(i, tr) for i, tr in enumerate(tracks) if tr.query_frame - start < t < ends[i]]
         if live:
-            _step(live, t, start, grey[t - 1], grey[t], params, settings, width, height)
+            _step(live, t, start, grey[t - 1], grey[t], params, settings, width, height, dense)
     return tracks
 
 
@@ -80,8 +104,9 @@ def _new_tracks(query: int, grid: np.ndarray, frames: int) -> GridTracks:
     return GridTracks(query, uv, visible)
 
 
-def _step(live, t, start, previous, current, params, settings, width, height):
-    """Advance every live grid from segment frame t-1 to t with one forward and one backward LK call."""
+def _step(live, t, start, previous, current, params, settings, width, height, dense=None):
+    """Advance every live grid from segment frame t-1 to t with one forward and one backward LK call
+    (and, for the points LK loses, one forward and one backward dense flow when `dense` is given)."""
     points, owners = [], []
     for _, track in live:
         local = t - (track.query_frame - start)  # column of `track` for segment frame t
@@ -101,6 +126,14 @@ def _step(live, t, start, previous, current, params, settings, width, height):
     moved = np.clip(moved, 0.0, [width - 1.0, height - 1.0])
     tracked = status_f.ravel().astype(bool) & status_b.ravel().astype(bool)
     good = tracked & (fb_error < settings.fb_threshold) & inside
+    origin = stacked.reshape(-1, 2)  # (N, 2)
+    camera_still = bool(good.any()) and np.median(np.linalg.norm(moved[good] - origin[good], axis=-1)) < STILL_CAMERA_PX
+    candidates = ~good & (~tracked | camera_still)  # with a moving camera, a failed LK check is taken as an occlusion
+    if candidates.any() and (dense is not None or (settings.still_diff > 0 and camera_still)):
+        lost = np.flatnonzero(candidates)
+        rescued, position = _second_chance(origin[lost], previous, current, settings, dense, camera_still, width, height)
+        moved[lost[rescued]] = position[rescued]
+        good[lost[rescued]] = True
     cursor = 0
     for track, local, alive in owners:
         ok = good[cursor : cursor + len(alive)]
@@ -108,3 +141,43 @@ def _step(live, t, start, previous, current, params, settings, width, height):
         track.visible[alive[ok], local] = True
         cursor += len(alive)
 
+
+def _second_chance(points, previous, current, settings: LKSettings, dense, camera_still: bool, width: int, height: int):
+    """Points LK lost: (M,) bool rescued and (M, 2) new positions (see the module doc, steps 1-2).
+
+    Dense flow moves a point when its forward-backward check passes; a point in a still frame whose
+    window did not change stays exactly where it was when the flow barely moves it (a plain wall: the
+    flow's small noise would otherwise add up to a drift) or when the flow fails its check.
+    """
+    position = points.copy()
+    rescued = np.zeros(len(points), dtype=bool)
+    if dense is not None:
+        ahead = points + _sample_flow(dense.calc(previous, current, None), points)
+        back = ahead + _sample_flow(dense.calc(current, previous, None), ahead)
+        margin = 0.5
+        inside = (ahead[:, 0] >= -margin) & (ahead[:, 0] <= width - 1 + margin)
+        inside &= (ahead[:, 1] >= -margin) & (ahead[:, 1] <= height - 1 + margin)
+        rescued = (np.linalg.norm(back - points, axis=-1) < settings.flow_fallback) & inside
+        position[rescued] = np.clip(ahead[rescued], 0.0, [width - 1.0, height - 1.0])
+    if settings.still_diff > 0 and camera_still:
+        small = ~rescued | (np.linalg.norm(position - points, axis=-1) < STILL_FLOW_PX)
+        still = small & _unchanged(points, previous, current, settings.window, settings.still_diff)
+        position[still] = points[still]
+        rescued |= still
+    return rescued, position
+
+
+def _unchanged(points: np.ndarray, previous: np.ndarray, current: np.ndarray, window: int, threshold: float) -> np.ndarray:
+    """(N,) bool: the `window`-sided square around each (N, 2) point changed by a mean absolute grey
+    difference under `threshold` between the two frames."""
+    change = cv2.blur(cv2.absdiff(previous, current).astype(np.float32), (window, window))
+    cols = np.clip(np.round(points[:, 0]).astype(int), 0, change.shape[1] - 1)
+    rows = np.clip(np.round(points[:, 1]).astype(int), 0, change.shape[0] - 1)
+    return change[rows, cols] < threshold
+
+
+def _sample_flow(flow: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Bilinear (N, 2) flow vectors of an (H, W, 2) flow field at (N, 2) pixel positions."""
+    xs = np.ascontiguousarray(points[:, 0], dtype=np.float32).reshape(-1, 1)
+    ys = np.ascontiguousarray(points[:, 1], dtype=np.float32).reshape(-1, 1)
+    return cv2.remap(flow, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(-1, 2)
