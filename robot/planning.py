@@ -55,6 +55,8 @@ class PlanConfig:
         comotion_ratio: ... and it moves with the gripper when its offset to the tool changes by less
             than this fraction of its motion.
         min_comoving: co-moving points needed to say the gripper holds something.
+        hold_reach: a co-moving point farther than this from the controlled gripper point is not held
+            by it (a predicted smear of the arm's surroundings moves with the gripper too), metres.
         arm_clearance: trace points starting this close to the arm's links (the polyline through its
             joints and tool at the start pose) are the arm itself: never an object, never "held", metres.
         object_reach: object mode only takes points that start this close to the base origin for the
@@ -87,6 +89,7 @@ class PlanConfig:
     comotion_min_step: float = 0.001
     comotion_ratio: float = 0.3
     min_comoving: int = 1
+    hold_reach: float = 0.08
     arm_clearance: float = 0.045
     object_reach: float = 0.5
     approach_height: float = 0.06
@@ -276,7 +279,8 @@ def gripper_closed_by_comotion(
     """(S,) bool: the gripper holds something when points off the gripper move together with it.
 
     A held point keeps its offset from the tool while both move: over a step it moves more than
-    `comotion_min_step` and its offset to the tool changes by less than `comotion_ratio` of that. The
+    `comotion_min_step`, its offset to the tool changes by less than `comotion_ratio` of that, and it
+    lies within `hold_reach` of the tool. The
     state at waypoint i governs the move i -> i+1, so the gripper closes before the object moves.
 
     Args:
@@ -289,6 +293,7 @@ def gripper_closed_by_comotion(
     offset_change = motion - tool_motion[None]  # (K, S-1, 3)
     moved = np.linalg.norm(motion, axis=2)  # (K, S-1); NaN where unknown
     held = (moved > config.comotion_min_step) & (np.linalg.norm(offset_change, axis=2) < config.comotion_ratio * moved)
+    held &= np.linalg.norm(points[:, :-1] - tool_path[None, :-1], axis=2) < config.hold_reach  # within the gripper's grasp
     candidates = ~followed & ~fringe  # points off the gripper and its rim
     holding = (held & candidates[:, None]).sum(0) >= config.min_comoving  # (S-1,) per move
     tool_moves = np.linalg.norm(tool_motion, axis=1) > config.comotion_min_step

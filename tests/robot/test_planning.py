@@ -59,6 +59,14 @@ def test_gripper_mode_ends_at_the_known_displacement():
     np.testing.assert_allclose(plan.waypoints.position[key], control + ramp[:, None] * moved, atol=1e-6)
 
 
+def test_something_moving_with_the_gripper_far_from_it_is_not_held():
+    trace = synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT, object_offset_px=(0, 180), grasp_step=10)  # ~12 cm away
+    far = plan_trace(trace, CAMERA, READY_POSE, PlanConfig(gripper="auto"))
+    assert (far.waypoints.gripper == PlanConfig().gripper_open).all()
+    reach = plan_trace(trace, CAMERA, READY_POSE, PlanConfig(gripper="auto", hold_reach=0.3))  # the same trace, a long reach
+    assert (reach.waypoints.gripper == PlanConfig().gripper_closed).any()
+
+
 def test_retiming_respects_speed_and_acceleration():
     config = PlanConfig(speed=0.02, acceleration=0.05)
     plan = plan_trace(synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT), CAMERA, READY_POSE, config)
