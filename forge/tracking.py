@@ -14,9 +14,9 @@ link): its window has no gradient. Such a point, in this order:
 In a frame where the camera moves, only points LK found no gradient for get this second chance, not
 those failing its forward-backward check (more likely occluded).
 Measured against the simulator's exact tracks of six SO-101 demo videos, 320x240: LK alone kept 28 %
-of the always-visible points to the end and followed the arm's moving points over 32 % of their
-visible frames; with both fallbacks 98 % and 74 %, with 9 of ~390 still points ending over 3 px off
-(`benchmarks/forge_bench.py` has the tracking rows).
+of the always-visible points to the end and followed the arm's moving points over 31 % of their
+visible frames; with both fallbacks 98 % and 73 %, with 15 of ~390 still points ending over 3 px off
+(`benchmarks/forge_bench.py --cases sim_tracking`).
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def _step(live, t, start, previous, current, params, settings, width, height, de
 
 
 def _second_chance(points, previous, current, settings: LKSettings, dense, camera_still: bool, width: int, height: int):
-    """Points LK lost: (M,) bool rescued and (M, 2) new positions (see the module doc, steps 1-2).
+    """Points LK lost: (M,) bool rescued and (M, 2) new positions (see the module doc).
 
     Dense flow moves a point when its forward-backward check passes; a point in a still frame whose
     window did not change stays exactly where it was when the flow barely moves it (a plain wall: the
