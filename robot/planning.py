@@ -60,7 +60,9 @@ class PlanConfig:
         arm_clearance: trace points starting this close to the arm's links (the polyline through its
             joints and tool at the start pose) are the arm itself: never an object, never "held", metres.
         object_reach: object mode only takes points that start this close to the base origin for the
-            object (a predicted wobble of the far background is no object to grasp), metres.
+            object (a predicted wobble of the far background is no object to grasp), metres...
+        object_min_height: ... and at least this high above the base's plane (the table the arm stands
+            on: a predicted smear of the table top is no object to pick up), metres.
         approach_height: object mode comes down onto the grasp point from this far above it and goes
             back up as far after the release, metres.
         gripper_open: gripper joint when open, radians.
@@ -92,6 +94,7 @@ class PlanConfig:
     hold_reach: float = 0.08
     arm_clearance: float = 0.045
     object_reach: float = 0.5
+    object_min_height: float = 0.01
     approach_height: float = 0.06
     gripper_open: float = 1.0
     gripper_closed: float = 0.0
@@ -324,10 +327,10 @@ def arm_points(points: np.ndarray, chain: KinematicChain, joints: np.ndarray, cl
 
     Args:
         points: (K, S, 3) base-frame trace, metres. joints: (n,) the arm's start pose, radians.
-        clearance: radius of the capsules around the segments joint -> joint -> tool, metres.
+        clearance: radius of the capsules around the segments base origin -> joint -> ... -> tool, metres.
     """
     frames, tool = chain.joint_frames(joints)
-    nodes = np.vstack([frames[:, :3, 3], tool[None, :3, 3]])  # (n + 1, 3)
+    nodes = np.vstack([np.zeros((1, 3)), frames[:, :3, 3], tool[None, :3, 3]])  # (n + 2, 3): the base's housing first
     start = points[:, 0]  # (K, 3)
     nearest = np.full(len(start), np.inf)
     for a, b in zip(nodes[:-1], nodes[1:], strict=True):
@@ -467,7 +470,8 @@ def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool:
     except PlanningError:
         exclude = np.zeros(points.shape[0], dtype=bool)
     beyond_reach = ~(np.linalg.norm(points[:, 0], axis=1) <= config.object_reach)  # NaN -> beyond
-    weights = select_object_points(points, exclude | on_arm | beyond_reach, config)
+    on_table = ~(points[:, 0, 2] >= config.object_min_height)  # NaN -> not graspable
+    weights = select_object_points(points, exclude | on_arm | beyond_reach | on_table, config)
     grasp = (weights @ np.nan_to_num(points[:, 0])) / weights.sum()  # (3,) object centroid at the start
     path, relative, rotated = follow_points(points, weights, grasp, config)
     rotations = relative @ tool[:3, :3]  # (S, 3, 3)

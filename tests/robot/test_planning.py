@@ -196,11 +196,12 @@ def test_points_on_the_arm_are_its_links_and_nothing_else():
     nodes = np.vstack([frames[:, :3, 3], tool[None, :3, 3]])
     midpoints = 0.5 * (nodes[:-1] + nodes[1:])  # on every link's centre line
     beside = tool[:3, 3] + np.array([0.0, 0.0, -0.06])  # 6 cm under the tool, e.g. an object to pick
+    housing = np.array([-0.007, -0.045, 0.024])  # on the base's housing, under the first joint
     far = np.array([0.25, 0.1, 0.02])  # on the table, out of reach of every link
-    start = np.vstack([midpoints, beside, far, [np.nan] * 3])  # (n + 3, 3)
+    start = np.vstack([midpoints, housing, beside, far, [np.nan] * 3])  # (n + 4, 3)
     points = np.repeat(start[:, None], 2, axis=1)  # (M, 2, 3)
     on_arm = arm_points(points, SO101, READY_POSE[:5], clearance=0.045)
-    assert on_arm[:len(midpoints)].all() and not on_arm[len(midpoints):].any()
+    assert on_arm[:len(midpoints) + 1].all() and not on_arm[len(midpoints) + 1:].any()
 
 
 def test_table_beside_the_gripper_in_the_image_is_not_the_gripper():
@@ -235,3 +236,22 @@ def test_object_mode_never_takes_the_far_background_for_the_object():
     on_object[wall] = False
     assert on_object.sum() < len(wall)  # the wall is the larger rigid group of moving points
     assert not plan.followed[wall].any() and (plan.followed == on_object).all()
+
+
+def test_object_mode_never_takes_the_table_top_for_the_object():
+    """Table points the prediction smears along (more of them than the object's) cannot be picked up."""
+    moving, traj = object_only_traj()
+    table = np.arange(380, 400)  # the bottom row, put on the table top within reach and made to slide 3 cm together
+    on_table = np.stack([np.linspace(0.12, 0.3, len(table)), np.full(len(table), 0.12), np.zeros(len(table))], axis=1)
+    slide = np.linspace(0.0, 0.03, 33)[:, None] * np.array([1.0, 0.0, 0.0])  # (33, 3)
+    base_path = on_table[:, None] + slide[None]  # (20, 33, 3) base frame
+    camera_path = np.stack([CAMERA.to_camera(step) for step in base_path.transpose(1, 0, 2)], axis=1)  # (20, 33, 3)
+    traj[table, :33] = project(camera_path, moving.intrinsics)
+    trace = TraceFile(traj, moving.valid, moving.intrinsics, moving.image_size, "")
+    points = lift_trace(trace, CAMERA)
+    np.testing.assert_allclose(points[table, :33], base_path, atol=1e-5)
+    plan = plan_trace(trace, CAMERA, READY_POSE, PlanConfig(mode="object"))
+    on_object = np.linalg.norm(points[:, 32] - points[:, 0], axis=1) > 0.01
+    on_object[table] = False
+    assert on_object.sum() < len(table)  # the table points are the larger rigid group of moving points
+    assert not plan.followed[table].any() and (plan.followed == on_object).all()
