@@ -97,7 +97,7 @@ def _check_workspace(plan, limits: SafetyLimits, tool: np.ndarray) -> None:
         fix = "check --camera-to-base" + (", or lower --floor if the tool must really work that close to the table" if low_z else "")
         raise SafetyError(
             f"{_row(plan, row)}: the tool at {np.round(tool[row], 3).tolist()} m leaves the workspace box on "
-            f"{'xyz'[axis]} ({tool[row, axis]:.3f} not in [{low[axis]:.3f}, {high[axis]:.3f}]); {fix}"
+            f"{'xyz'[axis]} ({tool[row, axis]:.4f} not in [{low[axis]:.4f}, {high[axis]:.4f}]); {fix}"  # 4 digits: a hair out shows
         )
 
 
