@@ -41,11 +41,12 @@ class ForgeConfig:
         lk_window: Lucas-Kanade window side in pixels.
         lk_levels: pyramid levels above the base image.
         fb_threshold: forward-backward error (pixels) above which a point is lost for good.
-        still_patch: a point Lucas-Kanade loses (a textureless surface) stays in place when the camera
-            stood still in that frame and the window around it changed by under this many grey levels
-            (0..255); 0 turns the rule off.
-        flow_fallback: points Lucas-Kanade loses and `still_patch` does not keep follow dense optical
-            flow when its forward-backward error is below this many pixels; 0 turns the fallback off.
+        still_patch: a point Lucas-Kanade loses (a textureless surface) stays exactly in place when the
+            camera stood still in that frame, the window around it changed by under this many grey
+            levels (0..255) and the dense flow barely moves it; 0 turns the rule off.
+        flow_fallback: points Lucas-Kanade loses follow dense optical flow when the flow's
+            forward-backward error is below this many pixels; 0 turns the fallback off (see
+            `forge.tracking` for the order of both).
         sfm_max_features: SIFT features per image for the reconstruction.
         sfm_overlap: each image is matched with this many following images.
         sfm_threads: CPU threads for pycolmap (run-only: does not change the output much).

@@ -347,7 +347,7 @@ def select_object_points(points: np.ndarray, exclude: np.ndarray, config: PlanCo
     moved = (np.linalg.norm(end - start, axis=1) > config.moving_threshold) & ~exclude  # NaN -> False
     if not moved.any():
         raise PlanningError(
-            f"no trace point off the arm and within reach moves more than {config.moving_threshold} m; "
+            f"no trace point off the arm, above the table and within reach moves more than {config.moving_threshold} m; "
             "object mode needs a moving object (use --mode gripper)"
         )
     loose = PlanConfig(min_rotation_points=3, min_rotation_spread=0.0, ransac_threshold=2 * config.ransac_threshold,
