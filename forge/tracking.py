@@ -121,9 +121,7 @@ def _step(live, t, start, previous, current, params, settings, width, height, de
     backward, status_b, _ = cv2.calcOpticalFlowPyrLK(current, previous, forward, None, **params)
     fb_error = np.linalg.norm((backward - stacked).reshape(-1, 2), axis=-1)  # (N,)
     moved = forward.reshape(-1, 2)  # (N, 2)
-    margin = 0.5  # grid points sit on the border pixels; a hair outside is still the same point
-    inside = (moved[:, 0] >= -margin) & (moved[:, 0] <= width - 1 + margin)
-    inside &= (moved[:, 1] >= -margin) & (moved[:, 1] <= height - 1 + margin)
+    inside = _inside(moved, width, height)
     moved = np.clip(moved, 0.0, [width - 1.0, height - 1.0])
     tracked = status_f.ravel().astype(bool) & status_b.ravel().astype(bool)
     good = tracked & (fb_error < settings.fb_threshold) & inside
@@ -143,6 +141,13 @@ def _step(live, t, start, previous, current, params, settings, width, height, de
         cursor += len(alive)
 
 
+def _inside(points: np.ndarray, width: int, height: int, margin: float = 0.5) -> np.ndarray:
+    """(N,) bool: (N, 2) pixel positions inside the image; grid points sit on the border pixels, so a
+    hair (`margin`) outside is still the same point."""
+    inside = (points[:, 0] >= -margin) & (points[:, 0] <= width - 1 + margin)
+    return inside & (points[:, 1] >= -margin) & (points[:, 1] <= height - 1 + margin)
+
+
 def _second_chance(points, previous, current, settings: LKSettings, dense, camera_still: bool, width: int, height: int):
     """Points LK lost: (M,) bool rescued and (M, 2) new positions (see the module doc).
 
@@ -155,10 +160,7 @@ def _second_chance(points, previous, current, settings: LKSettings, dense, camer
     if dense is not None:
         ahead = points + _dense_flow_at(dense, previous, current, points)
         back = ahead + _dense_flow_at(dense, current, previous, ahead)
-        margin = 0.5
-        inside = (ahead[:, 0] >= -margin) & (ahead[:, 0] <= width - 1 + margin)
-        inside &= (ahead[:, 1] >= -margin) & (ahead[:, 1] <= height - 1 + margin)
-        rescued = (np.linalg.norm(back - points, axis=-1) < settings.flow_fallback) & inside
+        rescued = (np.linalg.norm(back - points, axis=-1) < settings.flow_fallback) & _inside(ahead, width, height)
         position[rescued] = np.clip(ahead[rescued], 0.0, [width - 1.0, height - 1.0])
     if settings.still_diff > 0 and camera_still:
         small = ~rescued | (np.linalg.norm(position - points, axis=-1) < STILL_FLOW_PX)
