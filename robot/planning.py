@@ -63,6 +63,11 @@ class PlanConfig:
             object (a predicted wobble of the far background is no object to grasp), metres...
         object_min_height: ... and at least this high above the base's plane (the table the arm stands
             on: a predicted smear of the table top is no object to pick up), metres.
+        support_radius: object mode keeps a carried object above the surface under it: the surface's
+            height under a point is a low quantile (`support_quantile`) of the start heights of the
+            still trace points within this distance in the base plane (the table, not what stands on
+            it; the base plane where there are none), metres.
+        support_quantile: see `support_radius`.
         approach_height: object mode comes down onto the grasp point from this far above it and goes
             back up as far after the release, metres.
         gripper_open: gripper joint when open, radians.
@@ -95,6 +100,8 @@ class PlanConfig:
     arm_clearance: float = 0.045
     object_reach: float = 0.5
     object_min_height: float = 0.01
+    support_radius: float = 0.05
+    support_quantile: float = 0.25
     approach_height: float = 0.06
     gripper_open: float = 1.0
     gripper_closed: float = 0.0
@@ -359,6 +366,30 @@ def select_object_points(points: np.ndarray, exclude: np.ndarray, config: PlanCo
     return weights
 
 
+def support_height(xy: np.ndarray, surface: np.ndarray, config: PlanConfig) -> np.ndarray:
+    """(M,) height of the surface under the base-plane points `xy` (M, 2), from `surface` (L, 3): the
+    still points' start positions in the base frame, metres. 0 (the base plane) where none is near."""
+    near = np.linalg.norm(surface[None, :, :2] - xy[:, None], axis=2) <= config.support_radius  # (M, L)
+    heights = np.where(near, surface[None, :, 2], np.nan)
+    found = near.any(1)
+    out = np.zeros(len(xy))
+    if found.any():
+        out[found] = np.nanquantile(heights[found], config.support_quantile, axis=1)
+    return out
+
+
+def keep_above_support(path: np.ndarray, surface: np.ndarray, config: PlanConfig) -> np.ndarray:
+    """The grasp point's path (S, 3) raised where it would carry the object lower above the surface
+    under it than it was held at the start (a predicted path's height errs; the table stops the object
+    anyway, and a tool pressed into it is refused by the floor check). A shelf-to-table move still goes down:
+    the clearance is measured from the surface under each step."""
+    support = support_height(path[:, :2], surface, config)  # (S,)
+    clearance = max(path[0, 2] - support[0], 0.0)
+    out = path.copy()
+    out[:, 2] = np.maximum(path[:, 2], support + clearance)
+    return out
+
+
 def _densify(positions, rotations, closed, steps, max_segment):
     """Insert waypoints so no tool move exceeds `max_segment`; rotations interpolate on SO(3).
 
@@ -474,6 +505,8 @@ def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool:
     weights = select_object_points(points, exclude | on_arm | beyond_reach | on_table, config)
     grasp = (weights @ np.nan_to_num(points[:, 0])) / weights.sum()  # (3,) object centroid at the start
     path, relative, rotated = follow_points(points, weights, grasp, config)
+    still = (np.linalg.norm(points[:, -1] - points[:, 0], axis=1) <= config.moving_threshold) & ~exclude & ~on_arm
+    path = keep_above_support(path, points[still & (weights == 0), 0], config)  # NaN -> not still
     rotations = relative @ tool[:3, :3]  # (S, 3, 3)
     closed = gripper_states(steps, config, np.ones(steps, dtype=bool))  # auto: hold the object throughout
     before = False if config.gripper == "auto" else bool(closed[0]) if config.gripper in ("open", "closed") else \

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -362,8 +363,10 @@ def forge_corpus(paths: DemoPaths, tasks: tuple[str, ...], progress: ProgressHoo
 
 
 def pretrain(config: DemoConfig, paths: DemoPaths, progress: ProgressHook) -> None:
-    """Stage 3: `tracegen pretrain` the preset on the store."""
+    """Stage 3: `tracegen pretrain` the preset on the store (from nothing: a checkpoint already in its folder is
+    from other settings or an interrupted run, see `cached_stage`)."""
     progress.begin("pretrain", 1)
+    shutil.rmtree(paths.checkpoint("pretrained"), ignore_errors=True)
     run_command(["pretrain", "--store", paths.store, "--out", paths.checkpoint("pretrained"), "--preset",
                  config.preset, "--steps", config.pretrain_steps, "--batch-size", config.batch_size, "--device",
                  config.device, "--seed", config.seed, "--threads", config.threads], paths.logs / "pretrain.log")
@@ -400,8 +403,10 @@ def adapt_checkpoint(base: Path, demos: Path, out: Path, steps: int, log_path: P
     """`tracegen adapt` (or `--from-scratch`) on a folder of demo videos; returns the checkpoint folder.
 
     The demos are forged into `store`, kept apart from the pretraining store so a later pretraining
-    run in the same folder can never see target-robot footage.
+    run in the same folder can never see target-robot footage. A checkpoint already in `out` is from other
+    settings or an interrupted run (the caller's `cached_stage` found the stage not done): it is replaced.
     """
+    shutil.rmtree(out, ignore_errors=True)
     argv = ["adapt", "--base", base, "--demos", demos, "--out", out, "--steps", steps, "--store", store,
             "--device", device, "--seed", seed, "--threads", threads]
     if from_scratch:

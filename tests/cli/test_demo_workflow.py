@@ -6,6 +6,7 @@ import pytest
 import typer
 
 from store.errors import StoreError
+from tracegen_cli import demo_workflow
 from tracegen_cli.console import console, err_console, settings
 from tracegen_cli.demo_cli import DemoError, last_error_line, require_commands, run_command
 from tracegen_cli.demo_workflow import (
@@ -149,3 +150,16 @@ def test_target_demos_are_filmed_by_the_camera_the_trials_observe_with(tmp_path,
     assert argv[:2] == ["sim", "demos"] and argv[argv.index("--camera") + 1] == "calibrated"
     assert argv[argv.index("--embodiment") + 1] == "so101" and argv[argv.index("--episodes") + 1] == "5"
     assert argv[argv.index("--start") + 1] == "home"  # where every trial starts
+
+
+def test_training_stages_replace_a_stale_checkpoint(tmp_path, monkeypatch):
+    """A checkpoint left by other settings or an interrupted run would make `tracegen pretrain`/`adapt` refuse the
+    folder: the stage (run only when not done with these settings) starts it afresh."""
+    paths, seen = DemoPaths(tmp_path), []
+    monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log: seen.append(Path(argv[argv.index("--out") + 1]).exists()))
+    for folder in (paths.checkpoint("pretrained"), paths.checkpoint("adapted")):
+        folder.mkdir(parents=True)
+        (folder / "model.safetensors").write_bytes(b"stale")
+    demo_workflow.pretrain(DemoConfig(out=tmp_path), paths, demo_workflow.NoProgress())
+    demo_workflow.adapt_checkpoint(paths.checkpoint("pretrained"), tmp_path, paths.checkpoint("adapted"), 5, tmp_path / "log", tmp_path)
+    assert seen == [False, False]

@@ -255,3 +255,45 @@ def test_object_mode_never_takes_the_table_top_for_the_object():
     on_object[table] = False
     assert on_object.sum() < len(table)  # the table points are the larger rigid group of moving points
     assert not plan.followed[table].any() and (plan.followed == on_object).all()
+
+
+def tabletop_trace(block_path: np.ndarray, surface_height) -> tuple[TraceFile, np.ndarray]:
+    """A 20x20 grid of still points on a surface (height = `surface_height(x, y)`, base frame) in
+    front of the arm, with the four points nearest (0.2, 0) replaced by a block's top that moves by
+    `block_path` (S, 3). Returns the trace seen by CAMERA and the block's point indices."""
+    x, y = np.meshgrid(np.linspace(0.08, 0.32, 20), np.linspace(-0.12, 0.18, 20))
+    start = np.stack([x.ravel(), y.ravel(), surface_height(x.ravel(), y.ravel())], axis=1)  # (400, 3)
+    block = np.argsort(np.hypot(start[:, 0] - 0.2, start[:, 1]))[:4]
+    start[block, 2] += 0.03
+    base = np.repeat(start[:, None], len(block_path), axis=1)  # (400, S, 3)
+    base[block] += block_path[None] - block_path[0]
+    camera_points = np.stack([CAMERA.to_camera(step) for step in base.transpose(1, 0, 2)], axis=1)
+    reference = synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT)
+    traj = reference.traj.copy()  # padded past the valid steps
+    traj[:, : len(block_path)] = project(camera_points, reference.intrinsics)
+    return TraceFile(traj, reference.valid, reference.intrinsics, reference.image_size, ""), block
+
+
+def test_object_mode_keeps_a_carried_object_above_the_table():
+    """A predicted carry whose height sinks into the table keeps the block as high above the table as it was grasped."""
+    s = np.linspace(0.0, 1.0, 33)[:, None]
+    sinking = s * np.array([0.0, 0.10, -0.04])  # 10 cm across, ending 1 cm under the table
+    trace, block = tabletop_trace(sinking, lambda x, y: np.zeros_like(x))
+    plan = plan_trace(trace, CAMERA, READY_POSE, PlanConfig(mode="object"))
+    assert plan.followed[block].all() and plan.followed.sum() == len(block)
+    grasp = lift_trace(trace, CAMERA)[block, 0].mean(0)
+    carried = plan.waypoints.position[plan.waypoints.key & (plan.waypoints.step >= 0)][:-1]  # the carry, then the lift
+    assert carried[:, 2].min() == pytest.approx(grasp[2], abs=1e-6)  # never lower than it was held above the table
+    np.testing.assert_allclose(carried[-1], grasp + [0.0, 0.10, 0.0], atol=1e-6)  # released on the table at the trace's x, y
+
+
+def test_object_mode_lets_an_object_come_down_from_a_shelf():
+    """The clearance counts from the surface under each step: a block taken off a 10 cm shelf may go down to the table."""
+    shelf = lambda x, y: np.where(y < 0.05, 0.10, 0.0)  # noqa: E731
+    s = np.linspace(0.0, 1.0, 33)[:, None]
+    down = s * np.array([0.0, 0.12, -0.10])  # off the shelf onto the table in front of it
+    trace, block = tabletop_trace(down, shelf)
+    plan = plan_trace(trace, CAMERA, READY_POSE, PlanConfig(mode="object"))
+    grasp = lift_trace(trace, CAMERA)[block, 0].mean(0)
+    carried = plan.waypoints.position[plan.waypoints.key & (plan.waypoints.step >= 0)][:-1]
+    np.testing.assert_allclose(carried[-1], grasp + [0.0, 0.12, -0.10], atol=1e-6)  # released on the table, not held at shelf height
