@@ -49,6 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick-corpus", action="store_true", help="the demo's --quick corpus (smoke run)")
     parser.add_argument("--episodes-per-kind", type=int, default=0,
                         help="cap the videos of each corpus kind per task (0: the demo's full corpus)")
+    parser.add_argument("--corpus-scale", type=int, default=1,
+                        help="multiply the videos of each corpus kind per task (more pretraining data: "
+                             "the simulated corpus costs ~2 s per video to render and forge)")
     parser.add_argument("--batch-size", type=int, default=16, help="pretraining batch size")
     parser.add_argument("--target-demos", type=int, default=5,
                         help="SO-101 (and human) demos per task to adapt on (the paper's five; more shows what the "
@@ -189,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.episodes_per_kind > 0:
         config = replace(config, corpus=tuple(replace(e, episodes=min(e.episodes, args.episodes_per_kind))
                                                for e in config.corpus))
-    config = replace(config, batch_size=args.batch_size, target_demos=args.target_demos)
+    if args.corpus_scale < 1:
+        raise SystemExit(f"--corpus-scale {args.corpus_scale}: use a whole number >= 1")
+    config = replace(config, corpus=tuple(replace(e, episodes=e.episodes * args.corpus_scale) for e in config.corpus),
+                     batch_size=args.batch_size, target_demos=args.target_demos)
     paths = DemoPaths(args.out)
     paths.logs.mkdir(parents=True, exist_ok=True)
     keys = stage_keys(config, tasks, tasks[0])
