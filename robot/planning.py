@@ -57,8 +57,6 @@ class PlanConfig:
         min_comoving: co-moving points needed to say the gripper holds something.
         hold_reach: a co-moving point farther than this from the controlled gripper point is not held
             by it (a predicted smear of the arm's surroundings moves with the gripper too), metres.
-        snap_grasp: with the gripper on "auto", bring the tool onto the points it holds when it closes
-            (see `snap_to_grasp`).
         arm_clearance: trace points starting this close to the arm's links (the polyline through its
             joints and tool at the start pose) are the arm itself: never an object, never "held", metres.
         object_reach: object mode only takes points that start this close to the base origin for the
@@ -99,7 +97,6 @@ class PlanConfig:
     comotion_ratio: float = 0.3
     min_comoving: int = 1
     hold_reach: float = 0.08
-    snap_grasp: bool = True
     arm_clearance: float = 0.045
     object_reach: float = 0.5
     object_min_height: float = 0.01
@@ -288,9 +285,8 @@ def follow_points(points: np.ndarray, weights: np.ndarray, anchor: np.ndarray, c
 
 def gripper_closed_by_comotion(
     points: np.ndarray, followed: np.ndarray, fringe: np.ndarray, tool_path: np.ndarray, config: PlanConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """(S,) bool closed, and (K, S-1) bool the points held over each move: the gripper holds something
-    when points off the gripper move together with it.
+) -> np.ndarray:
+    """(S,) bool: the gripper holds something when points off the gripper move together with it.
 
     A held point keeps its offset from the tool while both move: over a step it moves more than
     `comotion_min_step`, its offset to the tool changes by less than `comotion_ratio` of that, and it
@@ -308,38 +304,14 @@ def gripper_closed_by_comotion(
     moved = np.linalg.norm(motion, axis=2)  # (K, S-1); NaN where unknown
     held = (moved > config.comotion_min_step) & (np.linalg.norm(offset_change, axis=2) < config.comotion_ratio * moved)
     held &= np.linalg.norm(points[:, :-1] - tool_path[None, :-1], axis=2) < config.hold_reach  # within the gripper's grasp
-    held &= (~followed & ~fringe)[:, None]  # points off the gripper and its rim
-    holding = held.sum(0) >= config.min_comoving  # (S-1,) per move
+    candidates = ~followed & ~fringe  # points off the gripper and its rim
+    holding = (held & candidates[:, None]).sum(0) >= config.min_comoving  # (S-1,) per move
     tool_moves = np.linalg.norm(tool_motion, axis=1) > config.comotion_min_step
     closed = np.zeros(points.shape[1], dtype=bool)
     for move in range(len(holding)):  # while the tool rests nothing can be told: keep the state
         closed[move] = holding[move] if tool_moves[move] else (closed[move - 1] if move else False)
     closed[-1] = closed[-2] if len(closed) > 1 else False
-    return closed, held
-
-
-def snap_to_grasp(path: np.ndarray, rotations: np.ndarray, offset: np.ndarray, points: np.ndarray, held: np.ndarray,
-                  closed: np.ndarray) -> np.ndarray:
-    """The controlled point's path (S, 3) shifted so the tool origin is on the held object when the gripper
-    closes: the held points say where the object is better than the gripper's own predicted path (whose
-    height a model smooths: it stops short above the object). The shift ramps in over the approach and
-    stays on for the carry, which keeps its predicted shape.
-
-    Args:
-        rotations: (S, 3, 3) tool rotations. offset: (3,) controlled point in the tool frame.
-        points: (K, S, 3) base-frame trace. held: (K, S-1) points held over each move.
-        closed: (S,) gripper closed at each step.
-    """
-    if not closed.any() or closed[0]:
-        return path  # never closes, or holds from the start: nothing to reach
-    grasp_step = int(np.argmax(closed))
-    held_now = held[:, grasp_step] & np.isfinite(points[:, grasp_step]).all(1)
-    if not held_now.any():
-        return path
-    grasp = points[held_now, grasp_step].mean(0)  # (3,) the object where the gripper closes on it
-    shift = grasp + rotations[grasp_step] @ offset - path[grasp_step]  # brings the tool origin onto it
-    ramp = np.minimum(np.arange(len(path)) / grasp_step, 1.0)  # (S,) 0 at the present pose
-    return path + ramp[:, None] * shift
+    return closed
 
 
 def gripper_states(steps: int, config: PlanConfig, auto: np.ndarray | None) -> np.ndarray:
@@ -521,13 +493,9 @@ def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool:
         wide = PlanConfig(gripper_radius_px=1.5 * config.gripper_radius_px, gripper_depth_tolerance=config.gripper_depth_tolerance,
                           gripper_radius_m=config.gripper_radius_m)  # the links are `on_arm`: objects may come close
         fringe = (select_gripper_points(trace, camera, tool[:3, 3], wide) > 0) | on_arm
-        auto, held = gripper_closed_by_comotion(points, weights > 0, fringe, path, config)
-        closed = gripper_states(steps, config, auto)
+        closed = gripper_states(steps, config, gripper_closed_by_comotion(points, weights > 0, fringe, path, config))
         offset = tool[:3, :3].T @ (anchor - tool[:3, 3])  # (3,) tool frame
-        rotations = relative @ tool[:3, :3]  # (S, 3, 3)
-        if config.gripper == "auto" and config.snap_grasp:
-            path = snap_to_grasp(path, rotations, offset, points, held, closed)
-        return path, rotations, closed, np.arange(steps), weights > 0, rotated, offset
+        return path, relative @ tool[:3, :3], closed, np.arange(steps), weights > 0, rotated, offset
     try:  # object mode: never mistake the gripper for the object
         exclude = select_gripper_points(trace, camera, tool[:3, 3], config) > 0
     except PlanningError:
