@@ -7,7 +7,10 @@ filmed by the workstation's calibrated camera (`--target-camera`), as a user fil
 robot. Everything is forged with one `ForgeConfig` (sensor depth from the sidecars).
 
 Models, scored on the held-out SO-101 samples (ADE/FDE in pixels of the 160x120 frames and in cm, over
-all 400 points and over the moving ones; one sampled prediction per sample, seeded):
+all 400 points and over the moving ones; one sampled prediction per sample, seeded), and on samples they
+were trained on (`fit_*`: the adapted and scratch models on their five demos, the pretrained one on up
+to 64 corpus samples; a model that does not beat stay-still there underfits rather than fails to
+generalise):
   stay-still every point keeps its start (how much of the all-points error is static background);
   zero-shot  the pretrained model as it is;
   adapted    `tracegen adapt` of it on the five demos (fine-tuned from its weights);
@@ -144,6 +147,20 @@ def score(checkpoint: Path | None, heldout, moving_px: float) -> dict:
     return result
 
 
+def training_subset(data, limit: int = 64):
+    """Up to `limit` samples spread evenly over a training set (the fit check of `score`)."""
+    import torch
+
+    step = max(1, len(data) // limit)
+    return torch.utils.data.Subset(data, list(range(0, len(data), step))[:limit])
+
+
+def fit_fields(checkpoint: Path | None, data, moving_px: float, prefix: str = "fit_") -> dict:
+    """`score` on training samples, its keys prefixed."""
+    return {f"{prefix}{name}": value for name, value in score(checkpoint, data, moving_px).items()
+            if name in ("ade_px_all", "ade_px_moving", "fde_px_moving", "moving_points")}
+
+
 def adapt_run(args, base: Path, demos: Path, store_path: Path, out: Path, from_scratch: bool, seed: int):
     from tracegen_cli.adapt_workflow import AdaptConfig, adapt
 
@@ -221,16 +238,21 @@ def main(argv=None) -> None:
     model_info = json.loads((base / "config.json").read_text())["model"]
     common = {"bench": "adapt", "task": args.task, "corpus": args.corpus, "heldout_samples": len(heldout),
               "model": {k: model_info[k] for k in ("width", "depth", "image_size")}}
-    emit({**common, "condition": "stay-still", "train_steps": 0, **score(None, heldout, args.moving_px)})
+    corpus_fit = training_subset(corpus_set)
+    demo_fit = dataset(store_path, forge_folder(demos, store_path, forge_config))
+    emit({**common, "condition": "stay-still", "train_steps": 0, **score(None, heldout, args.moving_px),
+          **fit_fields(None, demo_fit, args.moving_px)})
     emit({**common, "condition": "zero-shot", "train_steps": args.pretrain_steps, "train_s": round(pretrain_s, 1),
-          **score(base, heldout, args.moving_px)})
+          **score(base, heldout, args.moving_px), **fit_fields(base, corpus_fit, args.moving_px),
+          "fit_on": "corpus", **fit_fields(None, corpus_fit, args.moving_px, prefix="fit_still_")})
     for seed in args.seeds:
         for condition, scratch in (("adapted", False), ("scratch", True)):
             out = work / "ckpt" / f"{condition}-{seed}"
             result, seconds = adapt_run(args, base, demos, store_path, out, scratch, seed)
             emit({**common, "condition": condition, "seed": seed, "demos": len(result.demos.keys),
                   "demo_samples": sum(result.demos.samples.values()), "train_steps": args.adapt_steps,
-                  "train_s": round(seconds, 1), **score(out, heldout, args.moving_px)})
+                  "train_s": round(seconds, 1), **score(out, heldout, args.moving_px),
+                  **fit_fields(out, demo_fit, args.moving_px), "fit_on": "demos"})
     emit(latency(work / "ckpt" / f"adapted-{args.seeds[0]}", heldout, args.latency_runs, args.threads))
 
 
