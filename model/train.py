@@ -27,7 +27,7 @@ import torch.distributed as dist
 from model.checkpoint import load_checkpoint, load_train_state, read_checkpoint_config, save_checkpoint
 from model.config import ModelConfig, TrainConfig, preset
 from model.errors import CheckpointError, ConfigError
-from model.evaluate import trace_errors
+from model.evaluate import motion_errors, trace_errors
 from model.flow import masked_velocity_loss, sample_path
 from model.network import TraceFlowNet
 from model.normalize import deltas_to_traj
@@ -142,7 +142,8 @@ def _flow_loss(model, batch: dict, generator: torch.Generator, cond_dropout: flo
 
 @torch.no_grad()
 def evaluate(model: TraceFlowNet, dataset, transform: SampleTransform, max_samples: int, seed: int = 0, batch_size: int = 16) -> dict:
-    """Validation loss and ADE/FDE (px, cm) of sampled traces on the first `max_samples` items.
+    """Validation loss and ADE/FDE (px, cm) of sampled traces on the first `max_samples` items, and the pixel
+    ADE/FDE over the moving points beside staying still's (`model.evaluate.motion_errors`).
 
     Sampling uses the model config's default sampler, steps and guidance; traces are in pixels of
     each item's own image.
@@ -151,7 +152,7 @@ def evaluate(model: TraceFlowNet, dataset, transform: SampleTransform, max_sampl
     device = next(model.parameters()).device
     count = min(max_samples, len(dataset))
     generator = torch.Generator().manual_seed(seed)
-    losses, preds, targets, valids, intrinsics = [], [], [], [], []
+    losses, preds, targets, valids, intrinsics, sides = [], [], [], [], [], []
     for first in range(0, count, batch_size):
         items = [transform(dataset[i], np.random.default_rng([seed, i])) for i in range(first, min(count, first + batch_size))]
         batch = _to_device(collate(items), device)
@@ -166,8 +167,10 @@ def evaluate(model: TraceFlowNet, dataset, transform: SampleTransform, max_sampl
         targets.append(batch["traj"].cpu())
         valids.append(batch["valid"].cpu())
         intrinsics.append(batch["intrinsics"].cpu())
-    errors = trace_errors(torch.cat(preds), torch.cat(targets), torch.cat(valids), torch.cat(intrinsics))
-    return {"val_loss": sum(losses) / max(1, count), **errors, "samples": count}
+        sides.append(size.amax(dim=1).cpu())
+    pred, target, valid = torch.cat(preds), torch.cat(targets), torch.cat(valids)
+    errors = trace_errors(pred, target, valid, torch.cat(intrinsics))
+    return {"val_loss": sum(losses) / max(1, count), **errors, **motion_errors(pred, target, valid, torch.cat(sides)), "samples": count}
 
 
 @dataclasses.dataclass

@@ -60,3 +60,11 @@ def progress(target: Console | None = None, **kwargs):
         transient=False,
         **kwargs,
     )
+
+
+def motion_text(metrics: dict) -> str:
+    """", moving points ADE 12.9 px (staying still 20.3 px)" from validation metrics, or "" when they have none."""
+    model, still = metrics.get("ade_moving_px"), metrics.get("still_ade_moving_px")
+    if model is None or still is None or model != model or still != still:  # absent or NaN
+        return ""
+    return f", moving points ADE {model:.2f} px (staying still {still:.2f} px)"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from model.evaluate import trace_errors
+from model.evaluate import motion_errors, moving_points, trace_errors
 
 
 def _target(valid_steps=4, length=6):
@@ -58,3 +58,22 @@ def test_visibility_mask_limits_scoring():
     visible = np.ones((2, 400, 6), bool)
     visible[:, 200:] = False
     assert trace_errors(pred, target, valid, visible=visible)["ade_px"] == pytest.approx(2.0)
+
+
+def test_motion_errors_score_the_moving_points_against_staying_still():
+    """One point of two moves 3 px per step on a 100 px image (over the 1 % threshold), the other 0.5 px once (under)."""
+    steps = np.arange(5, dtype=np.float64)
+    target = np.zeros((1, 2, 5, 3))
+    target[0, 0, :, 0] = 10 + 3 * steps  # moves 12 px by the end
+    target[0, 1, :, 0] = 50.0
+    target[0, 1, 2:, 0] = 50.5  # jitter under 1 px
+    valid = np.ones((1, 5), dtype=bool)
+    moving = moving_points(target, valid, np.array([100.0]))
+    assert moving[0, :, 0].tolist() == [True, False]
+    exact = motion_errors(target, target, valid, np.array([100.0]))
+    assert exact["ade_moving_px"] == 0 and exact["moving_points"] == 1
+    assert exact["still_ade_moving_px"] == pytest.approx(np.mean(3 * steps[1:]))  # 3, 6, 9, 12
+    assert exact["still_fde_moving_px"] == pytest.approx(12.0)
+    half = target.copy()
+    half[0, 0, :, 0] = 10 + 1.5 * steps  # predicted half the motion
+    assert motion_errors(half, target, valid, np.array([100.0]))["ade_moving_px"] == pytest.approx(np.mean(1.5 * steps[1:]))

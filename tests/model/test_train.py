@@ -101,6 +101,7 @@ def test_overfitting_a_handful_of_samples(tmp_path):
     model, model_cfg, _ = load_checkpoint(tmp_path / "fit")
     metrics = evaluate(model, data, SampleTransform(model_cfg), 4)
     assert metrics["ade_px"] < 2.0 and metrics["ade_cm"] < 2.0
+    assert metrics["moving_points"] > 0 and metrics["ade_moving_px"] < 0.25 * metrics["still_ade_moving_px"]  # it learnt the motion
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from tracegen_cli.console import console, progress, settings
+from tracegen_cli.console import console, motion_text, progress, settings
 
 HELP = "Adapt a pretrained checkpoint to a new robot or task from a few demo videos (default: five)."
 
@@ -39,7 +39,8 @@ class _ProgressView:
             val = ", ".join(key[:12] for key in event["val"]) or "none (fewer than 3 demos or --no-holdout)"
             console.print(f"train on {len(event['train'])} demo(s); held out: {val}")
         elif kind == "zero_shot":
-            console.print(f"base model on the held-out demo: ADE {event['ade_px']:.2f} px, FDE {event['fde_px']:.2f} px")
+            console.print(f"base model on the held-out demo: ADE {event['ade_px']:.2f} px, FDE {event['fde_px']:.2f} px"
+                          f"{motion_text(event)}")
         elif kind == "start":
             self.task = self.bar.add_task(f"train ({event['device']})", total=self.steps, completed=event["step"])
         elif kind == "step" and self.task is not None:
@@ -92,7 +93,7 @@ def _render(result) -> None:
     elif result.forge_source == "base store":
         console.print("demos forged with the settings of the base's training videos (read from its store)")
     if result.metrics:
-        line = f"held-out demo: ADE {result.metrics['ade_px']:.2f} px, FDE {result.metrics['fde_px']:.2f} px"
+        line = f"held-out demo: ADE {result.metrics['ade_px']:.2f} px, FDE {result.metrics['fde_px']:.2f} px{motion_text(result.metrics)}"
         if result.base_metrics:
             line += f" (base model: ADE {result.base_metrics['ade_px']:.2f} px, FDE {result.base_metrics['fde_px']:.2f} px)"
         console.print(line)

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from tracegen_cli.console import console, progress, settings
+from tracegen_cli.console import console, motion_text, progress, settings
 
 HELP = "Pre-train the trace world model on a trace store (CPU or GPU; data-parallel under torchrun)."
 
@@ -37,7 +37,7 @@ class _TrainView:
             mark = " [green](best)[/]" if event["best"] else ""
             self.bar.console.print(
                 f"step {event['step']}: val loss {event['val_loss']:.4f}, ADE {event['ade_px']:.2f} px, "
-                f"FDE {event['fde_px']:.2f} px{cm}{mark}",
+                f"FDE {event['fde_px']:.2f} px{cm}{motion_text(event)}{mark}",
                 highlight=False,
             )
 
@@ -139,7 +139,7 @@ def _summarise(out: Path) -> None:
     metrics = config.get("metrics") or {}
     line = f"checkpoint {config['checkpoint_id']} (step {config['step']}) written to {out}"
     if metrics:
-        line += f"; val ADE {metrics['ade_px']:.2f} px, FDE {metrics['fde_px']:.2f} px"
+        line += f"; val ADE {metrics['ade_px']:.2f} px, FDE {metrics['fde_px']:.2f} px{motion_text(metrics)}"
     if (out / "best" / CONFIG).is_file():
         line += f"; best in {out / 'best'}"
     console.print(line, highlight=False)
