@@ -46,6 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pretrain-steps", type=int, default=1500)
     parser.add_argument("--adapt-steps", type=int, default=300)
+    parser.add_argument("--finetune-lr", type=float, default=None,
+                        help="peak learning rate of the adapted conditions (default: tracegen adapt's)")
     parser.add_argument("--quick-corpus", action="store_true", help="the demo's --quick corpus (smoke run)")
     parser.add_argument("--episodes-per-kind", type=int, default=0,
                         help="cap the videos of each corpus kind per task (0: the demo's full corpus)")
@@ -105,11 +107,12 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
         if name not in conditions:
             continue
         out = folder / "checkpoints" / name
+        lr = None if scratch else args.finetune_lr
         key = {**demo_key, "condition": name, "adapt_steps": config.adapt_steps, "human_camera": args.human_camera,
-               "human_depth": args.human_depth}
-        cached_stage(paths, f"{task}-{name}", key, lambda d=demos, o=out, s=scratch: adapt_checkpoint(
+               "human_depth": args.human_depth, **({"lr": lr} if lr is not None else {})}
+        cached_stage(paths, f"{task}-{name}", key, lambda d=demos, o=out, s=scratch, r=lr: adapt_checkpoint(
             base, d, o, config.adapt_steps, log, paths.out / "demo_store", from_scratch=s, device=config.device,
-            seed=args.seed, threads=config.threads))
+            seed=args.seed, threads=config.threads, lr=r))
         checkpoints[name] = out
     return {name: checkpoints[name] for name in conditions if name in checkpoints}
 

@@ -1,0 +1,72 @@
+"""Fit check: does a checkpoint predict the motion of samples it was trained on, better than staying still?
+
+For each video of a store (or the first `--videos`), one sample (`--sample`: the first, whose whole task
+lies ahead, as in a trial; or a later one) is predicted from its image, depth and instruction, and
+scored over its moving points against the forged trace (`model.evaluate.motion_errors`: a point moves
+when it leaves its start by 1 % of the image side). A model that does not beat staying still on its own
+training data underfits; one that does but fails on held-out scenes does not generalise.
+
+Run: .venv/bin/python benchmarks/fit_check.py --checkpoint CKPT --store STORE [--videos 40] [--sample 0]
+Prints one JSON object per line: one per video, then the mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("--videos", type=int, default=40, help="videos scored (the store's first, in key order)")
+    parser.add_argument("--sample", type=int, default=0, help="sample index within each video (0: its first query frame)")
+    parser.add_argument("--temperature", type=float, default=0.0, help="sampling noise (0: deterministic)")
+    parser.add_argument("--threads", type=int, default=1)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    import numpy as np
+    import torch
+
+    from model.checkpoint import load_checkpoint
+    from model.evaluate import motion_errors
+    from model.predict import predict_traces
+    from store.dataset import TraceDataset
+
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model, _, _ = load_checkpoint(args.checkpoint)
+    data = TraceDataset(args.store, steps=model.cfg.steps)
+    rows = []
+    for video, (key, _, count) in enumerate(data.entries[: args.videos]):
+        if count <= args.sample:
+            continue
+        item = data[int(data.offsets[video]) + args.sample]
+        depth = item["depth"].numpy() if item["has_depth"] else None
+        image = item["image"].numpy()
+        pred = predict_traces(model, image, depth, item["intrinsics"].numpy(), item["instructions"][0],
+                              temperature=args.temperature)[0]  # (1, K, S+1, 3)
+        target, valid = item["traj"].numpy()[None], item["valid"].numpy()[None]
+        visible = item["visible"].numpy()[None]
+        target = np.where(visible[..., None], target, np.nan)  # score what forge saw
+        errors = motion_errors(pred, target, valid, np.array([max(image.shape[:2])]))
+        if errors["moving_points"] == 0:
+            continue
+        row = {"bench": "fit_check", "video": key[:12], **{k: round(v, 2) if isinstance(v, float) else v for k, v in errors.items()}}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    keys = ("ade_moving_px", "still_ade_moving_px", "fde_moving_px", "still_fde_moving_px")
+    print(json.dumps({"bench": "fit_check", "summary": True, "checkpoint": str(args.checkpoint), "store": str(args.store),
+                      "sample": args.sample, "temperature": args.temperature, "videos": len(rows),
+                      **{k: round(float(np.nanmean([r[k] for r in rows])), 2) if rows else None for k in keys}}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
