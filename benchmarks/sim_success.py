@@ -68,6 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "the object the trace moves and carry it along its path")
     parser.add_argument("--temperature", type=float, default=1.0,
                         help="sampling noise scale of every prediction (tracegen predict --temperature; 0: deterministic)")
+    parser.add_argument("--samples", type=int, default=1,
+                        help="hypotheses predicted per trial (tracegen predict --samples); execute plays the first "
+                             "whose plan passes every check")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest on a busy machine)")
     return parser.parse_args(argv)
@@ -140,7 +143,7 @@ def json_lines(trials, args, seconds: float) -> list[dict]:
         "adapt_steps": args.adapt_steps, "batch_size": args.batch_size, "episodes_per_kind": args.episodes_per_kind,
         "target_demos": args.target_demos,
         "human_camera": args.human_camera, "human_depth": args.human_depth, "execute_mode": args.execute_mode,
-        "temperature": args.temperature,
+        "temperature": args.temperature, "samples": args.samples,
         "wall_seconds": round(seconds, 1),
         "median_predict_ms": _finite(float(sorted(latencies)[len(latencies) // 2]) if latencies else math.nan),
         "goal_a_ge_80": _goal(rate.get("adapted"), lambda a: a >= 0.8),
@@ -217,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             trials += evaluate_conditions(checkpoints, task, seeds, paths.trials / task, paths.report, config.device,
                                           progress, paths.logs / f"{task}-evaluate.log", threads=config.threads,
                                           mode=args.execute_mode,
-                                          make_predictor=functools.partial(load_predictor, temperature=args.temperature))
+                                          make_predictor=functools.partial(load_predictor, temperature=args.temperature,
+                                                                           samples=args.samples))
     seconds = time.perf_counter() - started
     report = DemoReport(title="sim_success benchmark", smoke_run=config.quick, settings=vars(args) | {"out": str(args.out)},
                         stage_seconds={"total": seconds}, trials=trials,

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from robot.camera_to_base import CameraToBase
 from robot.control import ControlConfig, ControlResult, move_slowly, run_plan
-from robot.errors import PlanningError, RobotError
+from robot.errors import PlanningError, RobotError, SafetyError
 from robot.kinematics import SO101
 from robot.planning import Plan, PlanConfig, plan_trace
 from robot.safety import SafetyLimits, check_calibrated_ranges, check_plan
@@ -47,6 +47,9 @@ class ExecuteConfig:
         start_joints: (n + 1,) pose a dry run plans from, radians; default `READY_POSE`.
         return_to_start: after the plan, move slowly back to the pose the arm started from (else the
             arm stays at the plan's end until the driver releases torque on disconnect).
+        hypothesis: which of a trace file's hypotheses (`tracegen predict --samples N`) to play: an
+            index, or None for the first whose plan passes every check (each is planned and checked in
+            turn; nothing moves before one has passed).
     """
 
     robot: str = "so101"
@@ -55,6 +58,7 @@ class ExecuteConfig:
     control: ControlConfig = field(default_factory=ControlConfig)
     start_joints: np.ndarray | None = None
     return_to_start: bool = False
+    hypothesis: int | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,9 @@ class PreparedPlan:
         trace: the trace file.
         camera: the camera-to-base calibration.
         motor_names: the plan's columns.
+        hypothesis: the index of the trace file's hypothesis the plan follows (0 without `samples`).
+        hypotheses: how many the file holds.
+        refused: why each earlier hypothesis was refused, in order (when chosen automatically).
     """
 
     plan: Plan
@@ -74,6 +81,9 @@ class PreparedPlan:
     trace: TraceFile
     camera: CameraToBase
     motor_names: tuple[str, ...]
+    hypothesis: int = 0
+    hypotheses: int = 1
+    refused: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,16 +105,39 @@ class ExecutionReport:
     motion_packets: int
 
 
-def prepare_plan(trace_path: str | Path, camera_path: str | Path, start_joints: np.ndarray, config: ExecuteConfig) -> PreparedPlan:
-    """Load, plan from `start_joints` (n + 1 radians) and check; raises on the first violation."""
+def prepare_plan(trace_path: str | Path, camera_path: str | Path, start_joints: np.ndarray, config: ExecuteConfig,
+                 joint_ranges=None) -> PreparedPlan:
+    """Load, plan from `start_joints` (n + 1 radians) and check (against the servos' calibrated `joint_ranges`
+    too, when given); raises on the first violation, or when every hypothesis tried was refused."""
     if config.robot not in PLANNABLE_ROBOTS:
         raise PlanningError(f"no kinematics for robot {config.robot!r}; execute supports {', '.join(PLANNABLE_ROBOTS)}")
     trace = load_trace_file(trace_path)
     camera = CameraToBase.load(camera_path)
-    plan = plan_trace(trace, camera, start_joints, config.plan, SO101)
     names = (*SO101.joint_names, "gripper")
-    checks = check_plan(plan, config.limits, SO101, names)
-    return PreparedPlan(plan, checks, trace, camera, names)
+    count = 1 if trace.samples is None else len(trace.samples)
+    if count < 1:
+        raise PlanningError(f"{trace_path} holds no hypotheses (its samples array is empty); predict again")
+    if config.hypothesis is not None and not 0 <= config.hypothesis < count:
+        raise PlanningError(f"hypothesis {config.hypothesis} does not exist: {trace_path} holds {count} (0..{count - 1}); "
+                            "predict more with --samples, or pick one it has")
+    order = range(count) if config.hypothesis is None else [config.hypothesis]
+    refused: list[RobotError] = []
+    for index in order:
+        chosen = trace if trace.samples is None else replace(trace, traj=trace.samples[index])
+        try:
+            plan = plan_trace(chosen, camera, start_joints, config.plan, SO101)
+            checks = check_plan(plan, config.limits, SO101, names)
+            if joint_ranges is not None:  # the driver refuses goals outside these: find them before moving
+                checks.append(check_calibrated_ranges(plan, joint_ranges, names))
+        except (PlanningError, SafetyError) as exc:
+            refused.append(exc)
+            log.info("hypothesis %d refused: %s", index, exc)
+            continue
+        reasons = tuple(str(exc).strip().splitlines()[0] for exc in refused)
+        return PreparedPlan(plan, checks, chosen, camera, names, index, count, reasons)
+    if len(refused) == 1:
+        raise refused[0]
+    raise type(refused[0])(f"all {len(refused)} hypotheses were refused; the first: {refused[0]}") from refused[0]
 
 
 def prepare_dry_run(trace_path: str | Path, camera_path: str | Path, config: ExecuteConfig) -> PreparedPlan:
@@ -138,10 +171,9 @@ def execute_on_arm(
         raise RobotError(f"arm motors {tuple(arm.motor_names)} do not match the kinematic chain {names}; use --robot so101")
     packets_before = int(arm.write_count)
     present = arm.read_positions()  # (n + 1,) radians
-    prepared = prepare_plan(trace_path, camera_path, present, config)
     calibration = getattr(arm, "calibration", None)
-    if calibration is not None:  # the driver refuses goals outside these: find them before moving
-        prepared.checks.append(check_calibrated_ranges(prepared.plan, calibration.limits_radians(names), names))
+    ranges = None if calibration is None else calibration.limits_radians(names)
+    prepared = prepare_plan(trace_path, camera_path, present, config, ranges)
     goal_tool = SO101.forward(prepared.plan.joints[-1, :-1])[:3, 3]
     if not confirm(prepared):
         return ExecutionReport(prepared, None, None, goal_tool, int(arm.write_count) - packets_before)

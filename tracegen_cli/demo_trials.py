@@ -79,9 +79,10 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     return (DemoError, StoreError, ForgeError, ModelError, RobotError)
 
 
-def load_predictor(checkpoint: Path, device: str, temperature: float = 1.0) -> Predictor:
+def load_predictor(checkpoint: Path, device: str, temperature: float = 1.0, samples: int = 1) -> Predictor:
     """A predictor with the checkpoint loaded once (the same code path as `tracegen predict`); `temperature`
-    scales the sampling noise as `tracegen predict --temperature` does."""
+    scales the sampling noise as `tracegen predict --temperature` does, and `samples` hypotheses are drawn
+    (`tracegen predict --samples`: execute plays the first whose plan passes every check)."""
     from tracegen_cli.commands.predict import PredictRequest, SamplingOptions, _load, run_request
 
     model, checkpoint_id, _seconds = _load(Path(checkpoint), device)
@@ -89,7 +90,8 @@ def load_predictor(checkpoint: Path, device: str, temperature: float = 1.0) -> P
     def predict(observation: Observation, seed: int, out: Path):
         request = PredictRequest(observation.image, observation.depth, observation.intrinsics, False,
                                  observation.instruction, out, None)
-        return run_request(model, checkpoint_id, request, SamplingOptions(seed=seed, temperature=temperature), device)
+        options = SamplingOptions(samples=samples, seed=seed, temperature=temperature)
+        return run_request(model, checkpoint_id, request, options, device)
 
     return predict
 
@@ -172,6 +174,7 @@ def execute_on_emulator(world: TrialWorld, trace_path: Path, folder: Path, log_p
     with start_emulator("so101", backend=world.backend) as emulator, ToolRecorder(world, emulator.lock) as recorder:
         run_command(["execute", trace_path, "--robot", "so101", "--port", emulator.url, "--calibration", calibration,
                      "--camera-to-base", camera_to_base, "--speed", EXECUTE_SPEED, "--floor", EXECUTE_FLOOR,
+                     "--save-plan", folder / "plan.npz",
                      *(["--mode", mode] if mode != "gripper" else []), "--confirm"], log_path, app=app)
     return recorder.path()
 
@@ -182,6 +185,7 @@ def run_trial(world: TrialWorld, predictor: Predictor, task: str, condition: str
     record = TrialRecord(task=task, condition=condition, seed=seed, success=False)
     observation = world.observe()
     write_observation(observation, folder)
+    (folder / "plan.npz").unlink(missing_ok=True)  # a plan left by an earlier run of this trial is not this one's
     trace = None
     executed = np.zeros((0, 3))
     try:
@@ -193,8 +197,20 @@ def run_trial(world: TrialWorld, predictor: Predictor, task: str, condition: str
         logger.debug("trial %s/%s/%d failed: %s", task, condition, seed, record.error)
     record.success = bool(world.success())
     if trace is not None:
+        trace = _executed_hypothesis(trace, folder / "plan.npz")
         record.overlay, record.executed_error_px = _overlay(observation, trace, executed, task, condition, seed, report_dir)
     return record
+
+
+def _executed_hypothesis(trace, plan_path: Path):
+    """The hypothesis of `trace` that execute played (its saved plan says which; the first when none ran)."""
+    from dataclasses import replace
+
+    if trace.samples is None or not plan_path.is_file():
+        return trace
+    with np.load(plan_path) as plan:
+        index = int(plan["hypothesis"]) if "hypothesis" in plan.files else 0
+    return replace(trace, traj=trace.samples[index])
 
 
 def _overlay(observation: Observation, trace, executed: np.ndarray, task: str, condition: str, seed: int,

@@ -62,7 +62,7 @@ def _execute_app(executed: list) -> typer.Typer:
     def execute(trace: Path, robot: str = typer.Option(...), port: str = typer.Option(...),
                 calibration: Path = typer.Option(...), camera_to_base: Path = typer.Option(...),
                 speed: float = typer.Option(0.03), floor: float = typer.Option(0.01),
-                confirm: bool = typer.Option(False)) -> None:
+                save_plan: Path = typer.Option(...), confirm: bool = typer.Option(False)) -> None:
         import serial
 
         load_trace_file(trace)  # a real trace file was handed over

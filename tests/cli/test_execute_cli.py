@@ -77,6 +77,10 @@ def test_bad_options_and_files_name_the_fix(inputs, tmp_path):
     assert schedule.exit_code == 1 and "open@STEP or close@STEP" in schedule.output
     no_port = runner.invoke(app, ["execute", str(trace), "--camera-to-base", str(cam)])
     assert no_port.exit_code == 2 and "--port" in no_port.output
+    word = runner.invoke(app, ["execute", str(trace), "--camera-to-base", str(cam), "--dry-run", "--hypothesis", "best"])
+    assert word.exit_code == 2 and "'best'" in word.output and "--hypothesis" in word.output
+    absent = runner.invoke(app, ["execute", str(trace), "--camera-to-base", str(cam), "--dry-run", "--hypothesis", "2"])
+    assert absent.exit_code == 1 and "hypothesis 2 does not exist" in absent.output
 
 
 def test_gripper_mask_selects_the_followed_points(inputs, tmp_path):

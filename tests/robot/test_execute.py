@@ -7,7 +7,7 @@ import pytest
 
 from robot.arm import open_arm
 from robot.emulator import start_emulator
-from robot.errors import SafetyError
+from robot.errors import PlanningError, SafetyError
 from robot.execute import READY_POSE, ExecuteConfig, execute_on_arm, prepare_dry_run, synthetic_gripper_trace
 from robot.kinematics import SO101
 from robot.safety import SafetyLimits
@@ -106,3 +106,40 @@ def test_return_to_start_after_reaching_the_target(rig, files):
     target = SO101.forward(READY_POSE[:5])[:3, 3] + CAMERA.base_from_camera[:3, :3] @ (DISPLACEMENT / 2)
     assert np.linalg.norm(report.final_tool - target) < 0.005
     np.testing.assert_allclose(arm.read_positions(), READY_POSE, atol=4 * 2 * np.pi / 4096)
+
+
+def hypotheses_file(tmp_path, displacements) -> tuple:
+    """A trace file whose hypotheses (`samples`) move the gripper by each displacement in turn."""
+    traces = [synthetic_gripper_trace(READY_POSE, CAMERA, d) for d in displacements]
+    samples = np.stack([t.traj for t in traces])
+    trace = dataclasses.replace(traces[0], samples=samples)
+    return save_trace_file(tmp_path / "hypotheses.npz", trace), CAMERA.save(tmp_path / "cam.json")
+
+
+def test_auto_hypothesis_plays_the_first_that_passes_every_check(rig, tmp_path):
+    """Hypothesis 0 leaves the arm's reach, hypothesis 1 is fine: auto plans and checks 0, refuses it, plays 1 -
+    the arm moves only once a whole plan has passed."""
+    handle, arm = rig
+    unreachable = np.array([0.0, 0.0, -0.5])
+    trace_path, cam_path = hypotheses_file(tmp_path, [unreachable, DISPLACEMENT, unreachable])
+    shown = []
+    report = execute_on_arm(trace_path, cam_path, arm, ExecuteConfig(), confirm=lambda p: shown.append(p) or True)
+    prepared = shown[0]
+    assert (prepared.hypothesis, prepared.hypotheses) == (1, 3) and len(prepared.refused) == 1
+    assert "unreachable" in prepared.refused[0] and "calibrated ranges" in prepared.checks[-1]
+    target = SO101.forward(READY_POSE[:5])[:3, 3] + CAMERA.base_from_camera[:3, :3] @ DISPLACEMENT
+    assert np.linalg.norm(report.final_tool - target) < 0.005
+    with pytest.raises(SafetyError, match="unreachable"):  # asked for hypothesis 0 itself: refused, nothing else tried
+        prepare_dry_run(trace_path, cam_path, ExecuteConfig(hypothesis=0))
+    assert prepare_dry_run(trace_path, cam_path, ExecuteConfig(hypothesis=1)).hypothesis == 1
+    with pytest.raises(PlanningError, match="hypothesis 3 does not exist"):
+        prepare_dry_run(trace_path, cam_path, ExecuteConfig(hypothesis=3))
+
+
+def test_every_hypothesis_refused_moves_nothing(rig, tmp_path):
+    handle, arm = rig
+    before = goal_raw(handle)
+    trace_path, cam_path = hypotheses_file(tmp_path, [np.array([0.0, 0.0, -0.5]), np.array([0.0, 0.0, -0.6])])
+    with pytest.raises(SafetyError, match="all 2 hypotheses were refused; the first: .*unreachable"):
+        execute_on_arm(trace_path, cam_path, arm, ExecuteConfig(), confirm=lambda p: True)
+    assert goal_raw(handle) == before

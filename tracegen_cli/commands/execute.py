@@ -33,6 +33,14 @@ def _gripper_setting(value: str) -> str:
     raise typer.BadParameter(f"{value!r}; use {GRIPPER_HELP}", param_hint="--gripper")
 
 
+def _parse_hypothesis(text: str) -> int | None:
+    if text == "auto":
+        return None
+    if not text.isdigit():
+        raise typer.BadParameter(f"{text!r}; give a hypothesis index (0, 1, ...) or auto", param_hint="--hypothesis")
+    return int(text)
+
+
 def _load_mask(path: Path | None):
     """A (400,) bool mask of the trace points on the gripper from a .npy of bools or of point indices."""
     if path is None:
@@ -71,6 +79,10 @@ def _plan_table(prepared):
 def _show(prepared) -> None:
     if not settings.quiet:
         console.print(_plan_table(prepared))
+    if prepared.hypotheses > 1:
+        console.print(f"hypothesis {prepared.hypothesis} of the trace's {prepared.hypotheses}", highlight=False)
+    for index, reason in enumerate(prepared.refused):
+        console.print(f"[yellow]hypothesis {index} refused:[/] {reason}", highlight=False, soft_wrap=True)
     for check in prepared.checks:
         console.print(f"[green]✓[/] {check}")
     offset_mm = 1000 * float((prepared.plan.control_offset**2).sum() ** 0.5)
@@ -81,7 +93,8 @@ def _show(prepared) -> None:
 def _save_plan(path: Path, prepared) -> None:
     import numpy as np
 
-    np.savez(path, times=prepared.plan.times, joints=prepared.plan.joints, motor_names=np.array(prepared.motor_names))
+    np.savez(path, times=prepared.plan.times, joints=prepared.plan.joints, motor_names=np.array(prepared.motor_names),
+             hypothesis=prepared.hypothesis)
     console.print(f"plan written to {path}")
 
 
@@ -102,6 +115,7 @@ def execute_command(
     save_plan: Annotated[Path | None, typer.Option("--save-plan", help="Write the planned joint table (.npz).")] = None,
     gripper_mask: Annotated[Path | None, typer.Option("--gripper-mask", help="Gripper mode: .npy of the grid points on the gripper (400 bools or indices); default: points near the gripper in the image and within 5 cm of it in 3D.")] = None,
     return_to_start: Annotated[bool, typer.Option("--return-to-start", help="Afterwards move slowly back to the start pose (else torque is released at the end pose).")] = False,
+    hypothesis: Annotated[str, typer.Option("--hypothesis", help="Which hypothesis of a trace predicted with --samples N to play: an index, or auto (the first whose plan passes every check).")] = "auto",
     floor: Annotated[float, typer.Option("--floor", help="Lowest tool height allowed, metres in the base frame (the workspace box's bottom); lower it only when the tool must work close to the table, e.g. to push.")] = 0.01,
 ) -> None:
     """Turn a 3D trace into arm motion: plan, check every limit, then move (after asking)."""
@@ -118,7 +132,7 @@ def execute_command(
         raise typer.BadParameter(f"{floor} m; the floor must lie in [-0.1, {ceiling[2]}) m of the base frame", param_hint="--floor")
     limits = SafetyLimits(workspace_min=(*SafetyLimits().workspace_min[:2], floor))
     config = ExecuteConfig(robot=robot, plan=plan, control=ControlConfig(rate_hz=rate), start_joints=_parse_joints(start_joints),
-                           return_to_start=return_to_start, limits=limits)
+                           return_to_start=return_to_start, limits=limits, hypothesis=_parse_hypothesis(hypothesis))
     if dry_run:
         prepared = prepare_dry_run(trace, camera_to_base, config)
         _show(prepared)
