@@ -106,7 +106,10 @@ def test_unknown_robot_is_a_usage_error():
 
 def test_emulate_prints_a_port_that_an_arm_drives_and_stops_on_ctrl_c():
     command = [sys.executable, "-c", "from tracegen_cli.main import run; run()", "robot", "emulate", "--robot", "koch"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT ignored: restore
+    # the default so the child sees Ctrl-C as a terminal user's would, however the test run was started.
+    restore_ctrl_c = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=restore_ctrl_c)
     try:
         url = process.stdout.readline().strip()
         assert url.startswith("/dev/") and os.path.exists(url)
