@@ -105,7 +105,7 @@ class ForgeConfig:
         if not 1 <= self.max_steps <= MAX_STEPS:
             raise InputError(f"--max-steps {self.max_steps} is outside 1..{MAX_STEPS}; pass a value in that range")
         positive = {"query_every": self.query_every, "stride": self.stride, "workers": self.workers,
-                    "min_track_frames": self.min_track_frames, "min_segment_frames": self.min_segment_frames}
+                    "sfm_threads": self.sfm_threads, "min_track_frames": self.min_track_frames, "min_segment_frames": self.min_segment_frames}
         for name, value in positive.items():
             if value < 1:
                 raise InputError(f"--{name.replace('_', '-')} {value} must be at least 1; pass a positive integer")

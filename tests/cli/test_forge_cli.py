@@ -53,6 +53,7 @@ def test_bad_options_give_one_line_errors(tmp_path):
         (["--camera", "drone"], "--camera 'drone' is not one of"),
         (["--max-steps", "500"], "--max-steps 500 is outside 1..128"),
         (["--query-every", "0"], "--query-every 0 must be at least 1"),
+        (["--sfm-threads", "0"], "--sfm-threads 0 must be at least 1"),
         ([], "no video"),
     ]
     for extra, message in cases:
@@ -62,3 +63,21 @@ def test_bad_options_give_one_line_errors(tmp_path):
         assert result.output.strip().count("\n") == 0, result.output  # one line
     missing = runner.invoke(app, ["forge", str(tmp_path / "nowhere"), "--store", str(tmp_path / "s")])
     assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+def test_sfm_threads_reaches_the_forge_config_but_not_its_hash(tmp_path, monkeypatch):
+    import forge.runner
+    from forge.config import ForgeConfig
+
+    seen = []
+
+    def capture(video_dir, store, config, on_event):
+        seen.append(config)
+        return forge.runner.ForgeSummary(config_hash="0" * 12)
+
+    monkeypatch.setattr(forge.runner, "forge_directory", capture)
+    (tmp_path / "videos").mkdir()
+    result = runner.invoke(app, ["forge", str(tmp_path / "videos"), "--store", str(tmp_path / "s"), "--sfm-threads", "2"])
+    assert result.exit_code == 0, result.output
+    assert seen[0].sfm_threads == 2
+    assert seen[0].hashed() == ForgeConfig().hashed()

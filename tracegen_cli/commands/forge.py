@@ -28,6 +28,7 @@ def forge_command(
     query_every: Annotated[int, typer.Option(help="Lay a new 20x20 grid every N decoded frames.")] = 16,
     max_steps: Annotated[int, typer.Option(help="Frames tracked from each query frame (and retargeted steps), 1..128.")] = 128,
     workers: Annotated[int, typer.Option(help="Videos forged in parallel (processes).")] = 1,
+    sfm_threads: Annotated[int, typer.Option(help="CPU threads per SfM reconstruction (1: repeatable run to run; more: faster, varying).")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Re-forge videos already in the store with these settings.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be forged or skipped and why; write nothing.")] = False,
 ) -> None:
@@ -36,7 +37,7 @@ def forge_command(
     from forge.runner import forge_directory
 
     config = ForgeConfig(depth=depth, camera=camera, query_every=query_every, max_steps=max_steps,
-                         workers=workers, force=force, dry_run=dry_run, instruction=instruction,
+                         workers=workers, sfm_threads=sfm_threads, force=force, dry_run=dry_run, instruction=instruction,
                          embodiment=embodiment)
     with _ProgressView() as view:
         summary = forge_directory(video_dir, store, config, view.on_event)
