@@ -52,3 +52,26 @@ def test_pretrain_errors_are_one_line(tmp_path):
     assert result.exit_code == 1 and result.output.startswith("error: ")
     result = runner.invoke(app, ["pretrain", "--store", str(tmp_path / "x.zarr"), "--out", str(tmp_path / "o"), "--resume"])
     assert result.exit_code == 1 and result.output.startswith("error: ")
+
+
+def test_pretrain_reads_a_local_image_backbone_and_records_it(synthetic_store, tmp_path):
+    from model.checkpoint import load_checkpoint
+    from model.config import preset
+    from model.encoders import ConvStem, save_image_backbone
+
+    cfg = preset("tiny")
+    donor = ConvStem(3, cfg.width, cfg.image_patch)
+    path = save_image_backbone(donor, tmp_path / "stem.safetensors")
+    out = tmp_path / "ckpt"
+    result = runner.invoke(app, _args(synthetic_store, out, 2) + ["--image-backbone", f"safetensors:{path}"])
+    assert result.exit_code == 0, result.output
+    model, loaded_cfg, _ = load_checkpoint(out)
+    assert loaded_cfg.image_backbone == f"safetensors:{path}" and loaded_cfg.freeze_backbone
+    for name, tensor in donor.state_dict().items():  # frozen: still the donor's weights after training
+        assert (model.image_encoder.state_dict()[name] == tensor).all(), name
+
+    missing = runner.invoke(app, _args(synthetic_store, tmp_path / "o2", 2) + ["--image-backbone", "safetensors:/no/such.safetensors"])
+    assert missing.exit_code == 1 and "error: image backbone file /no/such.safetensors does not exist" in missing.output
+    assert not (tmp_path / "o2" / "config.json").exists()
+    unknown = runner.invoke(app, _args(synthetic_store, tmp_path / "o3", 2) + ["--text-backbone", "word2vec"])
+    assert unknown.exit_code == 1 and "text_backbone 'word2vec' is unknown" in unknown.output

@@ -102,6 +102,9 @@ def pretrain(
     workers: Annotated[int, typer.Option(min=0, help="Data-loader worker processes.")] = 0,
     threads: Annotated[int, typer.Option(min=0, help="Torch CPU threads per process (0: cores / processes).")] = 0,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Colour jitter, crop/scale and flips.")] = True,
+    image_backbone: Annotated[str, typer.Option(help="scratch, or pretrained weights from a local file or cache: safetensors:FILE, timm:NAME, hf:DIR.")] = "scratch",
+    text_backbone: Annotated[str, typer.Option(help="hashed, or sentence-transformers:DIR (a local sentence-embedding model).")] = "hashed",
+    freeze_backbone: Annotated[bool, typer.Option("--freeze-backbone/--train-backbone", help="Keep a pretrained image backbone's weights fixed.")] = True,
 ) -> None:
     """Pre-train the trace world model on a trace store."""
     from model.checkpoint import CONFIG
@@ -113,8 +116,9 @@ def pretrain(
     if (out / CONFIG).is_file() and not resume:
         raise CheckpointError(f"{out} already holds a checkpoint; pass --resume to continue it or choose a new --out")
     train_set, val_set, provenance = _datasets(store, val_fraction, seed, MODEL_STEPS)
+    backbones = {"image_backbone": image_backbone, "text_backbone": text_backbone, "freeze_backbone": freeze_backbone}
     cfg = TrainConfig(
-        out_dir=str(out), preset=preset, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
+        out_dir=str(out), preset=preset, model_overrides=backbones, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
         eval_every=eval_every, checkpoint_every=eval_every, num_workers=workers, augment=augment,
         threads=threads or _default_threads(device), warmup_steps=min(100, max(1, steps // 10)),
         log_every=max(1, min(10, steps // 100)), provenance=provenance,
