@@ -145,16 +145,20 @@ class DepthEncoder(nn.Module):
 class PretrainedImageBackbone(nn.Module):
     """A timm or Hugging Face vision backbone, resampled to the stem's grid and projected to `width`."""
 
-    def __init__(self, cfg: ModelConfig, kind: str, source: str):
+    def __init__(self, cfg: ModelConfig, kind: str, source: str, load_weights: bool = True):
+        """`load_weights` False builds the architecture only (a checkpoint's weights replace it next)."""
         super().__init__()
         self.kind, self.grid = kind, cfg.image_size // cfg.image_patch
         if kind == "timm":
             timm = _import_optional("timm", "timm")
-            self.backbone = timm.create_model(source, pretrained=True, features_only=True, out_indices=(-1,))
+            self.backbone = timm.create_model(source, pretrained=load_weights, features_only=True, out_indices=(-1,))
             channels = self.backbone.feature_info.channels()[-1]
         else:
             transformers = _import_optional("transformers", "transformers")
-            self.backbone = transformers.AutoModel.from_pretrained(source)
+            if load_weights:
+                self.backbone = transformers.AutoModel.from_pretrained(source)
+            else:
+                self.backbone = transformers.AutoModel.from_config(transformers.AutoConfig.from_pretrained(source))
             channels = self.backbone.config.hidden_size
         self.project = nn.Conv2d(channels, cfg.width, 1)
 
@@ -184,7 +188,7 @@ def build_image_encoder(cfg: ModelConfig, load_weights: bool = True) -> nn.Modul
             load_image_backbone(stem, source)
         return stem
     if kind in ("timm", "hf"):
-        return PretrainedImageBackbone(cfg, kind, source)
+        return PretrainedImageBackbone(cfg, kind, source, load_weights)
     raise ConfigError(f"image_backbone {cfg.image_backbone!r} is unknown; use scratch, safetensors:<file>, timm:<name> or hf:<id>")
 
 

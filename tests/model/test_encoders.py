@@ -62,3 +62,32 @@ def test_backbone_errors_name_the_problem(tmp_path):
         TraceFlowNet(preset("tiny", text_backbone="sentence-transformers:all-MiniLM-L6-v2"))
     with pytest.raises(ConfigError, match="unknown"):
         build_image_encoder(preset("tiny", image_backbone="resnet"))
+
+
+def test_a_timm_backbone_rebuilt_from_a_checkpoint_does_not_fetch_pretrained_weights(monkeypatch):
+    """timm is optional (not installed here): a stand-in module records what the encoder asks of it."""
+    import sys
+    import types
+
+    calls = []
+
+    class Features(torch.nn.Module):
+        feature_info = types.SimpleNamespace(channels=lambda: [8, 16])
+
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 16, 8, stride=8)
+
+        def forward(self, image):
+            return [self.conv(image)]
+
+    def create_model(name, pretrained, features_only, out_indices):
+        calls.append((name, pretrained, features_only))
+        return Features()
+
+    monkeypatch.setitem(sys.modules, "timm", types.SimpleNamespace(create_model=create_model))
+    cfg = preset("tiny", image_backbone="timm:tiny_net")
+    encoder = build_image_encoder(cfg)
+    assert encoder(torch.rand(2, 3, 96, 96)).shape == (2, cfg.width, 6, 6)
+    TraceFlowNet(cfg, load_pretrained=False)  # what load_checkpoint does
+    assert calls == [("tiny_net", True, True), ("tiny_net", False, True)]
