@@ -102,7 +102,7 @@ def pretrain(
     workers: Annotated[int, typer.Option(min=0, help="Data-loader worker processes.")] = 0,
     threads: Annotated[int, typer.Option(min=0, help="Torch CPU threads per process (0: cores / processes).")] = 0,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Colour jitter, crop/scale and flips.")] = True,
-    image_backbone: Annotated[str, typer.Option(help="scratch, or pretrained weights from a local file or cache: safetensors:FILE, timm:NAME, hf:DIR.")] = "scratch",
+    image_backbone: Annotated[str, typer.Option(help="scratch, or pretrained weights: safetensors:FILE (a conv stem), timm:NAME or hf:DIR (need timm / transformers installed).")] = "scratch",
     text_backbone: Annotated[str, typer.Option(help="hashed, or sentence-transformers:DIR (a local sentence-embedding model).")] = "hashed",
     freeze_backbone: Annotated[bool, typer.Option("--freeze-backbone/--train-backbone", help="Keep a pretrained image backbone's weights fixed.")] = True,
 ) -> None:
