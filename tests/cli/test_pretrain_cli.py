@@ -69,6 +69,12 @@ def test_pretrain_reads_a_local_image_backbone_and_records_it(synthetic_store, t
     assert loaded_cfg.image_backbone == f"safetensors:{path}" and loaded_cfg.freeze_backbone
     for name, tensor in donor.state_dict().items():  # frozen: still the donor's weights after training
         assert (model.image_encoder.state_dict()[name] == tensor).all(), name
+    other = save_image_backbone(ConvStem(3, cfg.width, cfg.image_patch), tmp_path / "other.safetensors")
+    refused = runner.invoke(app, _args(synthetic_store, out, 4) + ["--resume", "--image-backbone", f"safetensors:{other}"])
+    assert refused.exit_code == 1 and f"was trained with image_backbone 'safetensors:{path}', not 'safetensors:{other}'" in refused.output
+    resumed = runner.invoke(app, _args(synthetic_store, out, 4) + ["--resume"])  # defaults: the checkpoint's backbone
+    assert resumed.exit_code == 0, resumed.output
+    assert load_checkpoint(out)[1].image_backbone == f"safetensors:{path}"
 
     missing = runner.invoke(app, _args(synthetic_store, tmp_path / "o2", 2) + ["--image-backbone", "safetensors:/no/such.safetensors"])
     assert missing.exit_code == 1 and "error: image backbone file /no/such.safetensors does not exist" in missing.output

@@ -115,8 +115,10 @@ def pretrain(
 
     if (out / CONFIG).is_file() and not resume:
         raise CheckpointError(f"{out} already holds a checkpoint; pass --resume to continue it or choose a new --out")
-    train_set, val_set, provenance = _datasets(store, val_fraction, seed, MODEL_STEPS)
     backbones = {"image_backbone": image_backbone, "text_backbone": text_backbone, "freeze_backbone": freeze_backbone}
+    if resume and (out / CONFIG).is_file():
+        _check_resumed_backbones(out, backbones)
+    train_set, val_set, provenance = _datasets(store, val_fraction, seed, MODEL_STEPS)
     cfg = TrainConfig(
         out_dir=str(out), preset=preset, model_overrides=backbones, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
         eval_every=eval_every, checkpoint_every=eval_every, num_workers=workers, augment=augment,
@@ -134,6 +136,20 @@ def pretrain(
         train(cfg, train_set, val_set, resume=resume, progress=_TrainView(bar, steps) if rank0 else None)
     if rank0:
         _summarise(out)
+
+
+def _check_resumed_backbones(out: Path, asked: dict) -> None:
+    """A resumed run keeps its checkpoint's network: refuse backbone options, given away from their defaults,
+    that say otherwise (left at their defaults, the checkpoint's are used)."""
+    from model.checkpoint import read_checkpoint_config
+    from model.config import ModelConfig
+    from model.errors import CheckpointError
+
+    saved, defaults = read_checkpoint_config(out)["model"], ModelConfig()
+    for name, value in asked.items():
+        if value != getattr(defaults, name) and name in saved and saved[name] != value:
+            flag = {"image_backbone": "--image-backbone", "text_backbone": "--text-backbone"}.get(name, "--freeze-backbone/--train-backbone")
+            raise CheckpointError(f"{out} was trained with {name} {saved[name]!r}, not {value!r}; drop {flag} to resume it")
 
 
 def _summarise(out: Path) -> None:
