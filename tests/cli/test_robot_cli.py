@@ -120,7 +120,7 @@ def test_emulate_prints_a_port_that_an_arm_drives_and_stops_on_ctrl_c():
             time.sleep(0.3)
             assert max(abs(a - b) for a, b in zip(arm.read_positions(), goals, strict=True)) < 2e-3
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=10)  # drains the pipes: a full stderr pipe would block the exit
+        _, stderr = process.communicate(timeout=10)  # reads both pipes while it waits
         assert process.returncode == 0
         assert "emulator stopped after" in stderr
     finally:
