@@ -4,18 +4,20 @@ Measures, on this machine's CPU (threads set by --threads):
   params        parameters per preset
   train_rate    training samples/s (tiny) and the data loader's own rate over a real trace store
   latency       `predict_traces` wall time per preset, sampler and step count
-  sampler       the default sampler against 100-step Euler on one briefly trained tiny network:
-                speed ratio and ADE of each on held-out synthetic scenes
+  sampler       each preset's default sampler against 100-step Euler on the same network (tiny and small,
+                trained here briefly, scored on held-out synthetic scenes; or --checkpoint, scored on the first
+                sample of each video of --sampler-store): speed ratio, ADE, and the spread between two seeds
   token_latency (with --only token_latency) prediction latency per trace tokenisation
   tokenisation  (with --tokenisation) per-point vs patch tokens: ADE after the same training, latency
 
 Run: .venv/bin/python benchmarks/model_bench.py [--threads 2] [--train-steps 300] [--tokenisation]
-     [--checkpoint CKPT] [--only params,train_rate,latency,sampler,tokenisation]
+     [--checkpoint CKPT [--sampler-store STORE]] [--only params,train_rate,latency,sampler,tokenisation]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -85,8 +87,9 @@ def bench_latency(presets: list[str], repeats: int) -> None:
     item = SyntheticTraceDataset(1, 1, depth_fraction=1.0)[0]
     for name in presets:
         model = TraceFlowNet(preset(name)).eval()
-        settings = [("heun", s) for s in (1, 2, 3, 4, 8)] + [("euler", s) for s in (4, 100)]
-        for sampler, steps in settings if name != "base" else [("heun", 4)]:
+        settings = [("euler", s) for s in (1, 2, 3, 4, 100)] + [("heun", s) for s in (2, 3, 4, 8)]
+        default = (model.cfg.sampler, model.cfg.sample_steps)
+        for sampler, steps in settings if name != "base" else [default]:
             seconds = _time_predict(model, item, steps, sampler, repeats if name != "base" else 1)
             calls = steps if sampler == "euler" else 2 * steps - 1
             emit(bench="latency", preset=name, sampler=sampler, steps=steps, network_calls=calls, ms=round(1000 * seconds, 1),
@@ -94,38 +97,99 @@ def bench_latency(presets: list[str], repeats: int) -> None:
 
 
 def _train_tiny(out: str, train_steps: int, overrides: dict, seed: int = 0) -> None:
-    cfg = TrainConfig(out_dir=out, preset="tiny", steps=train_steps, batch_size=16, lr=2e-3, warmup_steps=min(50, train_steps // 5),
-                      eval_every=0, checkpoint_every=0, seed=seed, model_overrides=overrides, ema_decay=0.99)
+    _train_preset("tiny", out, train_steps, overrides, seed)
+
+
+def _train_preset(name: str, out: str, train_steps: int, overrides: dict | None = None, seed: int = 0) -> None:
+    cfg = TrainConfig(out_dir=out, preset=name, steps=train_steps, batch_size=16, lr=2e-3, warmup_steps=min(50, train_steps // 5),
+                      eval_every=0, checkpoint_every=0, seed=seed, model_overrides=overrides or {}, ema_decay=0.99)
     train(cfg, SyntheticTraceDataset(num_videos=64, samples_per_video=8, seed=seed))
 
 
+SAMPLER_SETTINGS = (("euler", 100), ("euler", 1), ("euler", 2), ("euler", 3), ("heun", 2), ("heun", 3), ("heun", 4))
+
+
 def _ade(model, val, sampler: str, steps: int) -> tuple[float, float]:
-    model.cfg = preset("tiny", **{**model.cfg.to_dict(), "sampler": sampler, "sample_steps": steps})
+    model.cfg = dataclasses.replace(model.cfg, sampler=sampler, sample_steps=steps)
     started = time.perf_counter()
     metrics = evaluate(model, val, SampleTransform(model.cfg), len(val), seed=1)
     return metrics["ade_px"], time.perf_counter() - started
 
 
-def bench_sampler(workdir: str, train_steps: int, checkpoint: str = "") -> None:
-    """Default sampler vs 100-step Euler on the same tiny network (trained here briefly, or --checkpoint),
-    same noise, on held-out synthetic scenes; a few other step counts alongside."""
+def _sample_traces(model, items: list[dict], sampler: str, steps: int, seed: int) -> np.ndarray:
+    """Traces (N, K, S+1, 3) in pixels sampled for `items` (already transformed), noise seeded by `seed`."""
+    from model.normalize import deltas_to_traj
+    from model.predict import sample_deltas
+
+    batch = collate(items)
+    with torch.no_grad():
+        deltas = sample_deltas(model, batch["image"], batch["depth"], batch["has_depth"], batch["text"], batch["start"],
+                               steps, sampler, model.cfg.guidance, torch.Generator().manual_seed(seed))
+    size = batch["size"]
+    return deltas_to_traj(batch["start"], deltas, size[:, 0], size[:, 1], batch["has_depth"]).numpy()
+
+
+def compare_samplers(model, items: list[dict], label: str, defaults: dict[str, str], **extra) -> None:
+    """ADE (all and moving points), spread between two seeds, and wall time of every sampler setting on the
+    same network and the same noise; then, per preset, its default setting against 100-step Euler."""
+    from model.evaluate import motion_errors, trace_errors
+
+    batch = collate(items)
+    target, valid, sides = batch["traj"].numpy(), batch["valid"].numpy(), batch["size"].amax(dim=1).numpy()
+    results = {}
+    for sampler, steps in SAMPLER_SETTINGS:
+        started = time.perf_counter()
+        first = _sample_traces(model, items, sampler, steps, seed=1)
+        seconds = time.perf_counter() - started
+        second = _sample_traces(model, items, sampler, steps, seed=2)
+        moving = motion_errors(first, target, valid, sides)
+        spread = trace_errors(first, second, valid)["ade_px"]  # how far two seeds' samples lie apart
+        results[sampler, steps] = (trace_errors(first, target, valid)["ade_px"], seconds)
+        emit(bench="sampler_setting", data=label, sampler=sampler, steps=steps, ade_px=round(results[sampler, steps][0], 3),
+             ade_moving_px=round(moving["ade_moving_px"], 3), still_ade_moving_px=round(moving["still_ade_moving_px"], 3),
+             seed_spread_px=round(spread, 3), sample_s=round(seconds, 2), **extra)
+    euler_ade, euler_s = results["euler", 100]
+    for name, setting in defaults.items():
+        sampler, _, steps = setting.partition("-")
+        ade, seconds = results[sampler, int(steps)]
+        emit(bench="sampler", data=label, preset_default=name, default=setting, default_ade_px=round(ade, 3),
+             euler100_ade_px=round(euler_ade, 3), ade_diff_pct=round(100 * (ade - euler_ade) / euler_ade, 2),
+             speed_ratio=round(euler_s / seconds, 1), samples=len(items), **extra)
+
+
+def _default_settings() -> dict[str, str]:
+    return {name: f"{cfg.sampler}-{cfg.sample_steps}" for name, cfg in PRESETS.items() if name != "base"}
+
+
+def bench_sampler(workdir: str, train_steps: int, checkpoint: str = "", store: str = "", presets=("tiny", "small")) -> None:
+    """Every preset's default sampler vs 100-step Euler on the same network: each preset trained here briefly on
+    synthetic scenes and scored on held-out ones, or `checkpoint` scored on the first sample of each video in
+    `store` (real forged traces)."""
     from model.checkpoint import load_checkpoint
 
-    if not checkpoint:
-        checkpoint = f"{workdir}/sampler"
-        _train_tiny(checkpoint, train_steps, {})
-    model, cfg, meta = load_checkpoint(checkpoint)
+    if checkpoint:
+        model, cfg, meta = load_checkpoint(checkpoint)
+        if store:
+            from store.dataset import TraceDataset
+
+            data = TraceDataset(store, steps=cfg.steps)
+            raw = [data[int(data.offsets[v])] for v in range(len(data.entries))][:48]
+        else:
+            raw = [SyntheticTraceDataset(num_videos=16, samples_per_video=2, seed=1234)[i] for i in range(32)]
+        transform = SampleTransform(cfg)
+        items = [transform(item, np.random.default_rng([1, i])) for i, item in enumerate(raw)]
+        compare_samplers(model, items, store or "synthetic", _default_settings(), checkpoint=checkpoint,
+                         checkpoint_step=meta["step"])
+        return
     val = SyntheticTraceDataset(num_videos=16, samples_per_video=2, seed=1234)
-    results = {}
-    for sampler, steps in (("euler", 100), ("heun", 2), ("heun", 3), ("heun", 4), ("heun", 8), ("euler", 4)):
-        results[sampler, steps] = _ade(model, val, sampler, steps)
-        emit(bench="sampler_setting", sampler=sampler, steps=steps, ade_px=round(results[sampler, steps][0], 3),
-             eval_s=round(results[sampler, steps][1], 2))
-    cfg = preset("tiny")  # today's default sampler, whatever the checkpoint was saved with
-    (default_ade, default_s), (euler_ade, euler_s) = results[cfg.sampler, cfg.sample_steps], results["euler", 100]
-    emit(bench="sampler", checkpoint_step=meta["step"], default=f"{cfg.sampler}-{cfg.sample_steps}", default_ade_px=round(default_ade, 3),
-         euler100_ade_px=round(euler_ade, 3), ade_diff_pct=round(100 * (default_ade - euler_ade) / euler_ade, 2),
-         speed_ratio=round(euler_s / default_s, 1), still_baseline_ade_px=round(evaluate_zero_motion(val), 3), val_samples=len(val))
+    for name in presets:
+        out = f"{workdir}/sampler-{name}"
+        _train_preset(name, out, train_steps)
+        model, cfg, meta = load_checkpoint(out)
+        transform = SampleTransform(cfg)
+        items = [transform(val[i], np.random.default_rng([1, i])) for i in range(len(val))]
+        compare_samplers(model, items, "synthetic", {name: _default_settings()[name]}, preset=name,
+                         train_steps=train_steps, still_ade_px=round(evaluate_zero_motion(val), 3))
 
 
 def evaluate_zero_motion(val) -> float:
@@ -171,7 +235,8 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--tokenisation", action="store_true")
-    parser.add_argument("--checkpoint", default="", help="tiny checkpoint for the sampler comparison (default: train one)")
+    parser.add_argument("--checkpoint", default="", help="checkpoint for the sampler comparison (default: train tiny and small)")
+    parser.add_argument("--sampler-store", default="", help="with --checkpoint: score samplers on this trace store's videos")
     parser.add_argument("--only", default="", help="comma list of sections to run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -185,7 +250,7 @@ def main() -> None:
         if not only or "latency" in only:
             bench_latency(["tiny", "small", "base"], args.repeats)
         if not only or "sampler" in only:
-            bench_sampler(workdir, args.train_steps, args.checkpoint)
+            bench_sampler(workdir, args.train_steps, args.checkpoint, args.sampler_store)
         if "token_latency" in only:
             bench_token_latency(args.repeats)
         if args.tokenisation or "tokenisation" in only:

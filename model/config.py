@@ -42,7 +42,10 @@ class ModelConfig:
         text_backbone: "hashed", or "sentence-transformers:<dir or id>".
         freeze_backbone: keep pretrained backbone weights fixed during training.
         sampler: default ODE sampler at prediction, "heun" or "euler".
-        sample_steps: default number of sampler steps (Heun costs 2 * steps - 1 network calls).
+        sample_steps: default number of sampler steps (Euler costs `steps` network calls, Heun 2 * steps - 1).
+            Measured (benchmarks/model_bench.py --only sampler): on trained networks a few steps land nearer
+            the conditional mean than 100 Euler steps, which sample the learnt spread, so their ADE is lower;
+            Euler-2 keeps some spread between seeds (Euler-1 keeps none: every seed gives the same trace).
         guidance: default classifier-free guidance scale (1.0: no guidance, one network call).
     """
 
@@ -65,8 +68,8 @@ class ModelConfig:
     image_backbone: str = "scratch"
     text_backbone: str = "hashed"
     freeze_backbone: bool = True
-    sampler: str = "heun"
-    sample_steps: int = 3  # Heun: 5 network calls; ADE within 5 % of 100-step Euler (benchmarks/model_bench.py)
+    sampler: str = "euler"
+    sample_steps: int = 2  # 2 network calls; ADE below 100-step Euler's on trained networks (see above)
     guidance: float = 1.0
 
     def __post_init__(self) -> None:
@@ -117,7 +120,7 @@ class ModelConfig:
 PRESETS: dict[str, ModelConfig] = {
     # Tests and CPU demos: 3.3 M parameters, 100 trace tokens, ~70 training samples/s on 2 idle cores.
     "tiny": ModelConfig(image_size=96, image_patch=16, width=128, depth=4, heads=4, cond_layers=1, text_layers=1),
-    # Interactive CPU use: Heun with 2 steps (3 network calls) keeps a prediction near 50 ms on 2 cores.
+    # Interactive CPU use: ~3x tiny's compute per network call.
     "small": ModelConfig(
         image_size=128,
         image_patch=16,
@@ -127,7 +130,6 @@ PRESETS: dict[str, ModelConfig] = {
         cond_layers=2,
         text_layers=2,
         text_buckets=16384,
-        sample_steps=2,
     ),
     # Close to the paper's decoder (6 layers, 768 wide); for GPUs.
     "base": ModelConfig(
