@@ -145,3 +145,36 @@ def test_bad_input_is_one_line_and_writes_nothing(checkpoint, scene, case):
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.output
     assert not (folder / "t.npz").exists() and not (folder / "o.png").exists()
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporaries left either
+
+
+def test_sampler_option_overrides_the_checkpoints_default(tmp_path, scene):
+    import torch
+
+    from model.checkpoint import load_checkpoint, save_checkpoint
+    from model.config import preset
+    from model.network import TraceFlowNet
+    from model.predict import predict_traces
+
+    torch.manual_seed(0)
+    cfg = preset("tiny", depth=1, width=64, heads=2, image_size=64, sampler="euler", sample_steps=2)
+    net = TraceFlowNet(cfg)
+    with torch.no_grad():  # leave the zero-initialised state: an untrained net predicts no motion for any sampler
+        for parameter in net.parameters():
+            if not parameter.abs().sum():
+                parameter.normal_(0.0, 0.05)
+    path = save_checkpoint(tmp_path / "ckpt", net, cfg)
+    folder, depth = scene
+    image = cv2.cvtColor(cv2.imread(str(folder / "scene.png")), cv2.COLOR_BGR2RGB)
+    model, _, _ = load_checkpoint(path)
+    traces = {}
+    for sampler in ("euler", "heun"):
+        out = folder / f"{sampler}.npz"
+        result = _invoke("predict", "-c", path, "-i", folder / "scene.png", "--depth", folder / "depth.npz", "-t", "push",
+                         "--sampler", sampler, "--out", out)
+        assert result.exit_code == 0, result.output
+        traces[sampler] = load_trace_file(out).traj
+        expected, _ = predict_traces(model, image, depth, load_trace_file(out).intrinsics, "push", sampler=sampler)
+        np.testing.assert_allclose(traces[sampler], expected[0], atol=1e-4)
+    assert np.abs(traces["euler"][:, 1:, :2] - traces["heun"][:, 1:, :2]).max() > 0.01
+    result = _invoke("predict", "-c", path, "-i", folder / "scene.png", "-t", "push", "--sampler", "rk4", "--out", folder / "x.npz")
+    assert result.exit_code != 0 and "rk4" in result.output and not (folder / "x.npz").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,11 @@ import numpy as np
 import typer
 
 from tracegen_cli.console import console, settings
+
+class Sampler(str, Enum):
+    euler = "euler"
+    heun = "heun"
+
 
 HELP = "Predict the 3D trace of an instruction on an image (a trace file `tracegen execute` runs)."
 
@@ -49,6 +55,7 @@ class SamplingOptions:
 
     samples: int = 1
     steps: int | None = None
+    sampler: str | None = None
     guidance: float | None = None
     seed: int = 0
     temperature: float = 1.0
@@ -92,6 +99,8 @@ def run_request(model, checkpoint_id: str, request: PredictRequest, options: Sam
     kwargs = {"num_samples": options.samples, "seed": options.seed, "temperature": options.temperature}
     if options.steps is not None:
         kwargs["steps"] = options.steps
+    if options.sampler is not None:
+        kwargs["sampler"] = options.sampler
     if options.guidance is not None:
         kwargs["guidance"] = options.guidance
     traj, valid = predict_traces(model, request.image, request.depth, request.intrinsics, request.instruction, **kwargs)
@@ -171,6 +180,7 @@ def predict(
     render: Annotated[Path | None, typer.Option(help="Overlay PNG to write (batch mode: an existing folder).")] = None,
     samples: Annotated[int, typer.Option(min=1, help="Hypotheses to sample; all are saved.")] = 1,
     steps: Annotated[int | None, typer.Option(min=1, help="Sampler steps (default: the checkpoint's).")] = None,
+    sampler: Annotated[Sampler | None, typer.Option(help="ODE sampler (default: the checkpoint's; Euler costs one network call per step, Heun two).")] = None,
     guidance: Annotated[float | None, typer.Option(help="Classifier-free guidance scale (default: the checkpoint's).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sampling noise.")] = 0,
     temperature: Annotated[float, typer.Option(min=0.0, max=1.0, help="Scale of the sampling noise: 1 samples, lower is smoother, 0 is deterministic.")] = 1.0,
@@ -190,7 +200,8 @@ def predict(
         requests = _batch_requests(images, instructions, out, render, depth_units, intrinsics)
     else:
         requests = [build_request(image, instruction, out, render, depth, depth_units, intrinsics)]
-    options = SamplingOptions(samples=samples, steps=steps, guidance=guidance, seed=seed, temperature=temperature)
+    options = SamplingOptions(samples=samples, steps=steps, sampler=None if sampler is None else sampler.value,
+                              guidance=guidance, seed=seed, temperature=temperature)
     if threads:
         import torch
 
