@@ -59,6 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids oversubscribing a shared CPU)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="adapt/scratch seeds")
+    parser.add_argument("--finetune-lrs", type=float, nargs="+", default=[None],
+                        help="peak learning rates of the adapted condition, each run side by side (default: tracegen adapt's)")
     parser.add_argument("--latency-runs", type=int, default=20)
     parser.add_argument("--moving-px", type=float, default=2.0, help="a point moves when it leaves its start by this")
     parser.add_argument("--quick", action="store_true", help="a minute-long smoke run with tiny numbers")
@@ -161,12 +163,13 @@ def fit_fields(checkpoint: Path | None, data, moving_px: float, prefix: str = "f
             if name in ("ade_px_all", "ade_px_moving", "fde_px_moving", "moving_points")}
 
 
-def adapt_run(args, base: Path, demos: Path, store_path: Path, out: Path, from_scratch: bool, seed: int):
+def adapt_run(args, base: Path, demos: Path, store_path: Path, out: Path, from_scratch: bool, seed: int,
+              lr: float | None = None):
     from tracegen_cli.adapt_workflow import AdaptConfig, adapt
 
     cfg = AdaptConfig(base=base, demos=[str(demos)], out_dir=out, store=store_path, steps=args.adapt_steps,
                       from_scratch=from_scratch, batch_size=args.batch_size, holdout=False, seed=seed, device="cpu",
-                      threads=args.threads)
+                      threads=args.threads, lr=lr)
     started = time.perf_counter()
     result = adapt(cfg)
     return result, time.perf_counter() - started
@@ -245,15 +248,20 @@ def main(argv=None) -> None:
     emit({**common, "condition": "zero-shot", "train_steps": args.pretrain_steps, "train_s": round(pretrain_s, 1),
           **score(base, heldout, args.moving_px), **fit_fields(base, corpus_fit, args.moving_px),
           "fit_on": "corpus", **fit_fields(None, corpus_fit, args.moving_px, prefix="fit_still_")})
+    from tracegen_cli.adapt_workflow import FINETUNE_LR, SCRATCH_LR
+
+    runs = [("adapted", False, lr) for lr in args.finetune_lrs] + [("scratch", True, None)]
+    checkpoint = lambda condition, seed, lr: work / "ckpt" / (f"{condition}-{seed}" if lr is None else f"{condition}-lr{lr:g}-{seed}")  # noqa: E731
     for seed in args.seeds:
-        for condition, scratch in (("adapted", False), ("scratch", True)):
-            out = work / "ckpt" / f"{condition}-{seed}"
-            result, seconds = adapt_run(args, base, demos, store_path, out, scratch, seed)
-            emit({**common, "condition": condition, "seed": seed, "demos": len(result.demos.keys),
+        for condition, scratch, lr in runs:
+            out = checkpoint(condition, seed, lr)
+            result, seconds = adapt_run(args, base, demos, store_path, out, scratch, seed, lr)
+            used_lr = lr if lr is not None else (SCRATCH_LR if scratch else FINETUNE_LR)
+            emit({**common, "condition": condition, "seed": seed, "lr": used_lr, "demos": len(result.demos.keys),
                   "demo_samples": sum(result.demos.samples.values()), "train_steps": args.adapt_steps,
                   "train_s": round(seconds, 1), **score(out, heldout, args.moving_px),
                   **fit_fields(out, demo_fit, args.moving_px), "fit_on": "demos"})
-    emit(latency(work / "ckpt" / f"adapted-{args.seeds[0]}", heldout, args.latency_runs, args.threads))
+    emit(latency(checkpoint("adapted", args.seeds[0], args.finetune_lrs[0]), heldout, args.latency_runs, args.threads))
 
 
 if __name__ == "__main__":
