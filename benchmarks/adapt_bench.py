@@ -62,7 +62,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--finetune-lrs", type=float, nargs="+", default=[None],
                         help="peak learning rates of the adapted condition, each run side by side (default: tracegen adapt's)")
     parser.add_argument("--latency-runs", type=int, default=20)
-    parser.add_argument("--moving-px", type=float, default=2.0, help="a point moves when it leaves its start by this")
     parser.add_argument("--quick", action="store_true", help="a minute-long smoke run with tiny numbers")
     args = parser.parse_args(argv)
     if args.quick:
@@ -111,17 +110,18 @@ def pretrain(args, store_path: Path, keys: list[str], forge_config, out: Path) -
     return train(cfg, dataset(store_path, keys), None)
 
 
-def score(checkpoint: Path | None, heldout, moving_px: float) -> dict:
+def score(checkpoint: Path | None, heldout) -> dict:
     """ADE/FDE of one sampled prediction per held-out sample: over all points, and over moving points.
 
     `checkpoint=None` scores the stay-still baseline (every point keeps its start), which shows how
-    much of the all-points figure is the static background. Moving points: ground-truth displacement
-    from the start exceeds `moving_px` pixels at some valid step.
+    much of the all-points figure is the static background. Moving points: `model.evaluate.moving_points`
+    (the ground truth leaves its start by 1 % of the image side at some valid step), the rule `pretrain`,
+    `adapt` and `benchmarks/fit_check.py` report with.
     """
     import numpy as np
 
     from model.checkpoint import load_checkpoint
-    from model.evaluate import trace_errors
+    from model.evaluate import moving_points, trace_errors
     from model.predict import predict_traces
 
     model = load_checkpoint(checkpoint)[0] if checkpoint is not None else None
@@ -135,8 +135,8 @@ def score(checkpoint: Path | None, heldout, moving_px: float) -> dict:
             depth = item["depth"].numpy() if item["has_depth"] else None
             pred = predict_traces(model, item["image"].numpy(), depth, item["intrinsics"].numpy(),
                                   item["instructions"][0], seed=index)[0][0]  # (K, 33, 3)
-        shift = np.linalg.norm(target[:, :, :2] - target[:, :1, :2], axis=-1)  # (K, 33)
-        moves = (np.where(valid[None] & np.isfinite(shift), shift, 0.0) > moving_px).any(axis=1)  # (K,)
+        side = np.array([max(item["image"].shape[:2])])
+        moves = moving_points(target[None], valid[None], side)[0, :, 0].numpy()  # (K,)
         preds.append(pred), targets.append(target), valids.append(valid)
         intrinsics.append(item["intrinsics"].numpy()), visible.append(item["visible"].numpy())
         moving.append(item["visible"].numpy() & moves[:, None])
@@ -157,9 +157,9 @@ def training_subset(data, limit: int = 64):
     return torch.utils.data.Subset(data, list(range(0, len(data), step))[:limit])
 
 
-def fit_fields(checkpoint: Path | None, data, moving_px: float, prefix: str = "fit_") -> dict:
+def fit_fields(checkpoint: Path | None, data, prefix: str = "fit_") -> dict:
     """`score` on training samples, its keys prefixed."""
-    return {f"{prefix}{name}": value for name, value in score(checkpoint, data, moving_px).items()
+    return {f"{prefix}{name}": value for name, value in score(checkpoint, data).items()
             if name in ("ade_px_all", "ade_px_moving", "fde_px_moving", "moving_points")}
 
 
@@ -243,11 +243,11 @@ def main(argv=None) -> None:
               "model": {k: model_info[k] for k in ("width", "depth", "image_size")}}
     corpus_fit = training_subset(corpus_set)
     demo_fit = dataset(store_path, forge_folder(demos, store_path, forge_config))
-    emit({**common, "condition": "stay-still", "train_steps": 0, **score(None, heldout, args.moving_px),
-          **fit_fields(None, demo_fit, args.moving_px)})
+    emit({**common, "condition": "stay-still", "train_steps": 0, **score(None, heldout),
+          **fit_fields(None, demo_fit)})
     emit({**common, "condition": "zero-shot", "train_steps": args.pretrain_steps, "train_s": round(pretrain_s, 1),
-          **score(base, heldout, args.moving_px), **fit_fields(base, corpus_fit, args.moving_px),
-          "fit_on": "corpus", **fit_fields(None, corpus_fit, args.moving_px, prefix="fit_still_")})
+          **score(base, heldout), **fit_fields(base, corpus_fit),
+          "fit_on": "corpus", **fit_fields(None, corpus_fit, prefix="fit_still_")})
     from tracegen_cli.adapt_workflow import FINETUNE_LR, SCRATCH_LR
 
     runs = [("adapted", False, lr) for lr in args.finetune_lrs] + [("scratch", True, None)]
@@ -259,8 +259,8 @@ def main(argv=None) -> None:
             used_lr = lr if lr is not None else (SCRATCH_LR if scratch else FINETUNE_LR)
             emit({**common, "condition": condition, "seed": seed, "lr": used_lr, "demos": len(result.demos.keys),
                   "demo_samples": sum(result.demos.samples.values()), "train_steps": args.adapt_steps,
-                  "train_s": round(seconds, 1), **score(out, heldout, args.moving_px),
-                  **fit_fields(out, demo_fit, args.moving_px), "fit_on": "demos"})
+                  "train_s": round(seconds, 1), **score(out, heldout),
+                  **fit_fields(out, demo_fit), "fit_on": "demos"})
     emit(latency(checkpoint("adapted", args.seeds[0], args.finetune_lrs[0]), heldout, args.latency_runs, args.threads))
 
 
