@@ -208,6 +208,7 @@ def main(argv=None) -> None:
     import torch
 
     from forge.config import ForgeConfig
+    from tracegen_cli.adapt_workflow import FINETUNE_LR, SCRATCH_LR
 
     logging.basicConfig(level=logging.WARNING)
     args = parse_args(argv)
@@ -248,8 +249,6 @@ def main(argv=None) -> None:
     emit({**common, "condition": "zero-shot", "train_steps": args.pretrain_steps, "train_s": round(pretrain_s, 1),
           **score(base, heldout), **fit_fields(base, corpus_fit),
           "fit_on": "corpus", **fit_fields(None, corpus_fit, prefix="fit_still_")})
-    from tracegen_cli.adapt_workflow import FINETUNE_LR, SCRATCH_LR
-
     runs = [("adapted", False, lr) for lr in args.finetune_lrs] + [("scratch", True, None)]
     checkpoint = lambda condition, seed, lr: work / "ckpt" / (f"{condition}-{seed}" if lr is None else f"{condition}-lr{lr:g}-{seed}")  # noqa: E731
     for seed in args.seeds:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +19,8 @@ import typer
 
 from tracegen_cli.console import console, settings
 
-class Sampler(str, Enum):
+
+class Sampler(StrEnum):
     euler = "euler"
     heun = "heun"
 
