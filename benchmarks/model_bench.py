@@ -96,10 +96,6 @@ def bench_latency(presets: list[str], repeats: int) -> None:
                  default=(sampler == model.cfg.sampler and steps == model.cfg.sample_steps))
 
 
-def _train_tiny(out: str, train_steps: int, overrides: dict, seed: int = 0) -> None:
-    _train_preset("tiny", out, train_steps, overrides, seed)
-
-
 def _train_preset(name: str, out: str, train_steps: int, overrides: dict | None = None, seed: int = 0) -> None:
     cfg = TrainConfig(out_dir=out, preset=name, steps=train_steps, batch_size=16, lr=2e-3, warmup_steps=min(50, train_steps // 5),
                       eval_every=0, checkpoint_every=0, seed=seed, model_overrides=overrides or {}, ema_decay=0.99)
@@ -129,7 +125,7 @@ def _sample_traces(model, items: list[dict], sampler: str, steps: int, seed: int
     return deltas_to_traj(batch["start"], deltas, size[:, 0], size[:, 1], batch["has_depth"]).numpy()
 
 
-def compare_samplers(model, items: list[dict], label: str, defaults: dict[str, str], **extra) -> None:
+def compare_samplers(model, items: list[dict], label: str, defaults: dict[str, tuple[str, int]], **extra) -> None:
     """ADE (all and moving points), spread between two seeds, and wall time of every sampler setting on the
     same network and the same noise; then, per preset, its default setting against 100-step Euler."""
     from model.evaluate import motion_errors, trace_errors
@@ -149,16 +145,16 @@ def compare_samplers(model, items: list[dict], label: str, defaults: dict[str, s
              ade_moving_px=round(moving["ade_moving_px"], 3), still_ade_moving_px=round(moving["still_ade_moving_px"], 3),
              seed_spread_px=round(spread, 3), sample_s=round(seconds, 2), **extra)
     euler_ade, euler_s = results["euler", 100]
-    for name, setting in defaults.items():
-        sampler, _, steps = setting.partition("-")
-        ade, seconds = results[sampler, int(steps)]
-        emit(bench="sampler", data=label, preset_default=name, default=setting, default_ade_px=round(ade, 3),
+    for name, (sampler, steps) in defaults.items():
+        ade, seconds = results[sampler, steps]
+        emit(bench="sampler", data=label, preset_default=name, default=f"{sampler}-{steps}", default_ade_px=round(ade, 3),
              euler100_ade_px=round(euler_ade, 3), ade_diff_pct=round(100 * (ade - euler_ade) / euler_ade, 2),
              speed_ratio=round(euler_s / seconds, 1), samples=len(items), **extra)
 
 
-def _default_settings() -> dict[str, str]:
-    return {name: f"{cfg.sampler}-{cfg.sample_steps}" for name, cfg in PRESETS.items() if name != "base"}
+def _default_settings() -> dict[str, tuple[str, int]]:
+    """Each CPU preset's default (sampler, steps); base's is not scored (a GPU preset)."""
+    return {name: (cfg.sampler, cfg.sample_steps) for name, cfg in PRESETS.items() if name != "base"}
 
 
 def bench_sampler(workdir: str, train_steps: int, checkpoint: str = "", store: str = "", presets=("tiny", "small")) -> None:
@@ -173,7 +169,7 @@ def bench_sampler(workdir: str, train_steps: int, checkpoint: str = "", store: s
             from store.dataset import TraceDataset
 
             data = TraceDataset(store, steps=cfg.steps)
-            raw = [data[int(data.offsets[v])] for v in range(len(data.entries))][:48]
+            raw = [data[int(data.offsets[v])] for v in range(min(48, len(data.entries)))]
         else:
             raw = [SyntheticTraceDataset(num_videos=16, samples_per_video=2, seed=1234)[i] for i in range(32)]
         transform = SampleTransform(cfg)
@@ -210,7 +206,7 @@ def bench_tokenisation(workdir: str, train_steps: int, repeats: int) -> None:
     for point_patch, time_patch in ((1, 32), (2, 32), (2, 8), (4, 32)):
         out = f"{workdir}/tok{point_patch}x{time_patch}"
         started = time.perf_counter()
-        _train_tiny(out, train_steps, {"point_patch": point_patch, "time_patch": time_patch})
+        _train_preset("tiny", out, train_steps, {"point_patch": point_patch, "time_patch": time_patch})
         train_s = time.perf_counter() - started
         model, cfg, _ = load_checkpoint(out)
         ade, _ = _ade(model, val, cfg.sampler, cfg.sample_steps)
