@@ -43,6 +43,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("bench-sim-success"), help="work folder (reused)")
     parser.add_argument("--trials", type=int, default=5, help="seeded evaluation layouts per task and condition")
     parser.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help="comma-separated simulator tasks")
+    parser.add_argument("--eval-tasks", default="",
+                        help="comma-separated subset of --tasks to adapt to and evaluate (default: every task)")
+    parser.add_argument("--so101-other-tasks", type=int, default=0, metavar="N",
+                        help="add N SO-101 videos per pretraining task other than the evaluated one, filmed by the "
+                             "calibrated camera the demos and trials use (needs a single --eval-tasks task)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pretrain-steps", type=int, default=1500)
     parser.add_argument("--adapt-steps", type=int, default=300)
@@ -90,7 +95,7 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
 
     conditions = args.conditions.split(",")
     base = paths.checkpoint("pretrained")
-    upstream = stage_keys(config, config.tasks, task)["pretrain"]
+    upstream = stage_keys(config, config.tasks, task)["pretrain"]  # the target matters to --so101-other-tasks
     folder = paths.out / "tasks" / task
     checkpoints = {"zero-shot": base, "oracle": oracle_predictor(task)}
     so101_demos, human_demos = folder / "so101_demos", folder / "human_demos"
@@ -139,7 +144,9 @@ def json_lines(trials, args, seconds: float) -> list[dict]:
     rate = {name: total["rate"] for name, total in totals.items()}
     lines.append({
         "benchmark": "sim_success", "summary": True, "date": stamp, "machine": machine,
-        "trials_per_task": args.trials, "tasks": args.tasks.split(","), "pretrain_steps": args.pretrain_steps,
+        "trials_per_task": args.trials, "tasks": args.tasks.split(","),
+        "eval_tasks": (args.eval_tasks or args.tasks).split(","), "corpus_scale": args.corpus_scale,
+        "so101_other_tasks": args.so101_other_tasks, "pretrain_steps": args.pretrain_steps,
         "adapt_steps": args.adapt_steps, "batch_size": args.batch_size, "episodes_per_kind": args.episodes_per_kind,
         "target_demos": args.target_demos,
         "human_camera": args.human_camera, "human_depth": args.human_depth, "execute_mode": args.execute_mode,
@@ -186,11 +193,18 @@ def main(argv: list[str] | None = None) -> int:
         forge_corpus,
         generate_corpus,
         pretrain,
+        so101_other_tasks,
         stage_keys,
     )
 
     args = parse_args(argv)
     tasks = tuple(args.tasks.split(","))
+    eval_tasks = tuple(args.eval_tasks.split(",")) if args.eval_tasks else tasks
+    if not set(eval_tasks) <= set(tasks):
+        raise SystemExit(f"--eval-tasks {args.eval_tasks}: pick from --tasks {args.tasks}")
+    if args.so101_other_tasks and len(eval_tasks) != 1:
+        raise SystemExit(f"--so101-other-tasks {args.so101_other_tasks} leaves SO-101 footage of the evaluated task "
+                         "out of pretraining, so it needs exactly one --eval-tasks task")
     config = DemoConfig.full(out=args.out, seed=args.seed, tasks=tasks, pretrain_steps=args.pretrain_steps,
                              adapt_steps=args.adapt_steps, device=args.device, threads=args.threads)
     if args.quick_corpus:
@@ -202,20 +216,23 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--corpus-scale {args.corpus_scale}: use a whole number >= 1")
     config = replace(config, corpus=tuple(replace(e, episodes=e.episodes * args.corpus_scale) for e in config.corpus),
                      batch_size=args.batch_size, target_demos=args.target_demos)
+    if args.so101_other_tasks:
+        config = replace(config, corpus=(*config.corpus, so101_other_tasks(args.so101_other_tasks)))
     paths = DemoPaths(args.out)
     paths.logs.mkdir(parents=True, exist_ok=True)
-    keys = stage_keys(config, tasks, tasks[0])
+    keys = stage_keys(config, tasks, eval_tasks[0])
     started = time.perf_counter()
     trials = []
     with stage_bars() as bars:
         from tracegen_cli.demo_command import RichStageProgress
 
         progress = RichStageProgress(bars)
-        cached_stage(paths, "corpus", keys["corpus"], lambda: generate_corpus(config, paths, tasks, progress))
+        cached_stage(paths, "corpus", keys["corpus"], lambda: generate_corpus(config, paths, tasks, progress,
+                                                                                 eval_tasks[0]))
         cached_stage(paths, "forge", keys["forge"], lambda: forge_corpus(paths, tasks, progress))
         cached_stage(paths, "pretrain", keys["pretrain"], lambda: pretrain(config, paths, progress))
         seeds = [TRIAL_SEED_BASE + 1000 * args.seed + i for i in range(args.trials)]
-        for task in tasks:
+        for task in eval_tasks:
             checkpoints = prepare_task(task, args, config, paths, paths.logs / f"{task}.log")
             trials += evaluate_conditions(checkpoints, task, seeds, paths.trials / task, paths.report, config.device,
                                           progress, paths.logs / f"{task}-evaluate.log", threads=config.threads,

@@ -5,6 +5,7 @@ The command body; `tracegen_cli/commands/demo.py` registers it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -73,16 +74,20 @@ def demo(
     device: Annotated[str, typer.Option("--device", help="Torch device: cpu, cuda or auto.")] = "cpu",
     threads: Annotated[int, typer.Option("--threads", min=1, help="Torch CPU threads (1 is fastest on a busy 2-core machine).")] = 1,
     execute_mode: Annotated[str, typer.Option("--execute-mode", help="How trials execute a trace: gripper (follow its gripper points) or object (grasp the object it moves, carry it along).")] = "gripper",
+    so101_other_tasks: Annotated[int, typer.Option("--so101-other-tasks", min=0, metavar="N", help="Add N SO-101 videos per pretraining task other than the target one (filmed by the calibrated camera): the target robot's footage of other jobs.")] = 0,
 ) -> None:
     """Run the whole method in simulation and print the success table."""
     from tracegen_cli.demo_cli import DemoError
     from tracegen_cli.demo_workflow import DemoConfig, run_demo
+    from tracegen_cli.demo_workflow import so101_other_tasks as so101_entry
 
     overrides = {"out": out, "seed": seed, "target_task": task, "hold_out_target_task": hold_out_task, "device": device,
                  "threads": threads, "execute_mode": execute_mode}
     if trials is not None:
         overrides["trials"] = trials
     config = DemoConfig.quick_run(**overrides) if quick else DemoConfig.full(**overrides)
+    if so101_other_tasks:
+        config = replace(config, corpus=(*config.corpus, so101_entry(so101_other_tasks)))
     if quick:
         err_console.print("[bold yellow]--quick: a SMOKE RUN with a tiny corpus and few training steps; "
                           "it shows every stage runs, not how well the method works.[/]")

@@ -43,20 +43,36 @@ class CorpusEntry:
     """One kind of pretraining video, generated for every pretraining task.
 
     Attributes:
-        embodiment: simulator embodiment ("human", "other_robot").
-        camera: "static" (fixed third-person view) or "handheld" (a moving, shaking phone).
+        embodiment: simulator embodiment ("human", "other_robot", or "so101": the target robot itself,
+            which only `other_tasks_only` entries may use).
+        camera: "static" (fixed third-person view), "handheld" (a moving, shaking phone) or "calibrated"
+            (the workstation camera the trials observe with).
         depth: write a depth sidecar (an RGB-D camera) or not (RGB only).
         episodes: videos of this kind per task.
+        start: the embodiment's first pose ("park", or "home": the ready pose the trials start from).
+        other_tasks_only: render it for every pretraining task except the target task (footage of the
+            target robot doing other jobs, the paper's "task held out of pretraining" setting).
     """
 
     embodiment: str
     camera: str
     depth: bool
     episodes: int
+    start: str = "park"
+    other_tasks_only: bool = False
 
     @property
     def folder_name(self) -> str:
         return f"{self.embodiment}_{self.camera}" + ("" if self.depth else "_rgb")
+
+    def covers(self, task: str, target_task: str) -> bool:
+        """Whether this kind of video is rendered for pretraining task `task`."""
+        return not (self.other_tasks_only and task == target_task)
+
+
+def so101_other_tasks(episodes: int) -> CorpusEntry:
+    """SO-101 footage of the pretraining tasks other than the target, filmed as the target demos are."""
+    return CorpusEntry(TARGET_EMBODIMENT, "calibrated", True, episodes, start="home", other_tasks_only=True)
 
 
 FULL_CORPUS = (
@@ -137,6 +153,10 @@ class DemoConfig:
             raise DemoError(f"target_demos={self.target_demos}, trials={self.trials}: both must be >= 1")
         if self.pretrain_steps < 1 or self.adapt_steps < 1:
             raise DemoError(f"pretrain_steps={self.pretrain_steps}, adapt_steps={self.adapt_steps}: both must be >= 1")
+        leaking = [e for e in self.corpus if e.embodiment == TARGET_EMBODIMENT and not e.other_tasks_only]
+        if leaking:
+            raise DemoError(f"corpus entry {leaking[0].folder_name}: target-robot footage in pretraining must be "
+                            "other_tasks_only (the target task's SO-101 demos are what adapt learns from)")
         if self.execute_mode not in ("gripper", "object"):
             raise DemoError(f"execute_mode {self.execute_mode!r}: pick gripper or object")
         unknown = [c for c in self.conditions if c not in CONDITIONS]
@@ -299,7 +319,7 @@ def run_demo(config: DemoConfig, progress: ProgressHook | None = None) -> DemoRe
             report.notes.append(f"stage {name!r} reused from an earlier run in {paths.out} with the same settings")
         report.stage_seconds[name] = time.perf_counter() - started
 
-    timed("corpus", lambda: generate_corpus(config, paths, pretrain_tasks, progress))
+    timed("corpus", lambda: generate_corpus(config, paths, pretrain_tasks, progress, target_task))
     timed("forge", lambda: forge_corpus(paths, pretrain_tasks, progress))
     timed("pretrain", lambda: pretrain(config, paths, progress))
     timed("target demos", lambda: generate_target_demos(config, paths, target_task, progress))
@@ -320,6 +340,8 @@ def run_demo(config: DemoConfig, progress: ProgressHook | None = None) -> DemoRe
 def stage_keys(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task: str) -> dict[str, dict]:
     """The settings each stage's output depends on (upstream settings included), for resuming."""
     corpus = {"seed": config.seed, "tasks": list(pretrain_tasks), "corpus": [asdict(e) for e in config.corpus]}
+    if any(e.other_tasks_only for e in config.corpus):
+        corpus["target_task"] = target_task  # which task those entries skip
     pretrain_key = {**corpus, "preset": config.preset, "pretrain_steps": config.pretrain_steps,
                     "batch_size": config.batch_size}
     targets = {"seed": config.seed, "target_task": target_task, "target_demos": config.target_demos,
@@ -330,25 +352,32 @@ def stage_keys(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task:
 
 def describe_setup(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task: str) -> list[str]:
     """Human-readable notes on what was held out and how big the corpus was."""
-    videos = sum(entry.episodes for entry in config.corpus) * len(pretrain_tasks)
-    kinds = ", ".join(f"{e.episodes}x {e.folder_name}" for e in config.corpus)
+    videos = sum(e.episodes for e in config.corpus for task in pretrain_tasks if e.covers(task, target_task))
+    kinds = ", ".join(f"{e.episodes}x {e.folder_name}" + (" (other tasks)" if e.other_tasks_only else "")
+                      for e in config.corpus)
+    so101 = any(e.embodiment == TARGET_EMBODIMENT for e in config.corpus)
     held_out = "the task itself, " if config.hold_out_target_task else ""
+    held_out += f"SO-101 footage of {target_task!r}, " if so101 else "the SO-101 embodiment, "
+    footage = "SO-101 footage of other tasks only" if so101 else "no SO-101 footage"
     return [
-        f"pretraining corpus: {videos} videos of tasks {', '.join(pretrain_tasks)} ({kinds} per task); no SO-101 footage",
+        f"pretraining corpus: {videos} videos of tasks {', '.join(pretrain_tasks)} ({kinds} per task); {footage}",
         f"target: {config.target_demos} SO-101 demos of {target_task!r}; held out of pretraining: {held_out}"
-        "the SO-101 embodiment and every evaluation layout",
+        "every evaluation layout",
         f"training: preset {config.preset}, {config.pretrain_steps} pretraining steps, {config.adapt_steps} adapt steps",
     ]
 
 
-def generate_corpus(config: DemoConfig, paths: DemoPaths, tasks: tuple[str, ...], progress: ProgressHook) -> None:
-    """Stage 1: render the cross-embodiment pretraining videos with `tracegen sim demos`."""
-    jobs = [(task, entry) for task in tasks for entry in config.corpus]
+def generate_corpus(config: DemoConfig, paths: DemoPaths, tasks: tuple[str, ...], progress: ProgressHook,
+                    target_task: str = "") -> None:
+    """Stage 1: render the cross-embodiment pretraining videos with `tracegen sim demos` (entries marked
+    `other_tasks_only` skip `target_task`)."""
+    jobs = [(index, task, entry) for index, (task, entry) in enumerate(
+        (task, entry) for task in tasks for entry in config.corpus) if entry.covers(task, target_task)]
     progress.begin("corpus", len(jobs))
-    for index, (task, entry) in enumerate(jobs):
+    for index, task, entry in jobs:
         generate_demos(task, entry.embodiment, paths.corpus / task / entry.folder_name, entry.episodes,
                        CORPUS_SEED_BASE + 100 * config.seed + index, paths.logs / "corpus.log",
-                       camera=entry.camera, depth=entry.depth)
+                       camera=entry.camera, depth=entry.depth, start=entry.start)
         progress.advance("corpus")
     progress.end("corpus")
 

@@ -50,3 +50,21 @@ def test_success_table_rows_and_totals():
     console.print(render_success_table(DemoReport("t", False, {}, trials=trials), "Task success"))
     text = console.export_text()
     assert "1/1 (100%)" in text and "0/1 (0%)" in text and "1/2 (50%)" in text  # adapted over both tasks
+
+
+def test_so101_other_tasks_adds_the_target_robot_on_other_tasks(tmp_path, monkeypatch):
+    from tracegen_cli import demo_workflow
+
+    seen = []
+
+    def fake_run_demo(config, progress=None):
+        seen.append(config)
+        raise demo_workflow.DemoError("stopped by the test")
+
+    monkeypatch.setattr(demo_workflow, "run_demo", fake_run_demo)
+    result = runner.invoke(_app(), ["demo", "--out", str(tmp_path), "--so101-other-tasks", "3"])
+    assert result.exit_code == 1 and "stopped by the test" in result.output
+    (config,) = seen
+    (entry,) = [e for e in config.corpus if e.embodiment == "so101"]
+    assert entry.episodes == 3 and entry.other_tasks_only and entry.camera == "calibrated"
+    assert len(config.corpus) == len(demo_workflow.FULL_CORPUS) + 1

@@ -163,3 +163,40 @@ def test_training_stages_replace_a_stale_checkpoint(tmp_path, monkeypatch):
     demo_workflow.pretrain(DemoConfig(out=tmp_path), paths, demo_workflow.NoProgress())
     demo_workflow.adapt_checkpoint(paths.checkpoint("pretrained"), tmp_path, paths.checkpoint("adapted"), 5, tmp_path / "log", tmp_path)
     assert seen == [False, False]
+
+
+def test_so101_footage_of_other_tasks_skips_the_target_task(tmp_path, monkeypatch):
+    """An `other_tasks_only` entry films the target robot (calibrated camera, ready pose) on every pretraining
+    task but the target one, so pretraining never sees the SO-101 doing the task it adapts to."""
+    import tracegen_cli.demo_workflow as workflow
+    from tracegen_cli.demo_workflow import QUICK_CORPUS, NoProgress, generate_corpus, so101_other_tasks
+
+    calls = []
+    monkeypatch.setattr(workflow, "run_command", lambda argv, log, app=None: calls.append([str(a) for a in argv]))
+    config = DemoConfig.quick_run(out=tmp_path, corpus=(*QUICK_CORPUS, so101_other_tasks(3)))
+    config.validate()
+    generate_corpus(config, DemoPaths(tmp_path), ("place_block", "sweep"), NoProgress(), "place_block")
+
+    def option(argv, name):
+        return argv[argv.index(name) + 1]
+
+    filmed = [(option(a, "--task"), option(a, "--embodiment")) for a in calls]
+    assert filmed == [("place_block", "human"), ("place_block", "other_robot"),
+                      ("sweep", "human"), ("sweep", "other_robot"), ("sweep", "so101")]
+    so101 = calls[-1]
+    assert (option(so101, "--camera"), option(so101, "--start"), option(so101, "--episodes")) == ("calibrated", "home", "3")
+    seeds = [option(a, "--seed") for a in calls]
+    assert len(set(seeds)) == len(seeds)  # every kind of video has its own layouts
+    notes = describe_setup(config, ("place_block", "sweep"), "place_block")
+    assert notes[0].startswith("pretraining corpus: 7 videos") and "SO-101 footage of other tasks only" in notes[0]
+    assert "SO-101 footage of 'place_block'" in notes[1]
+    keys = {task: stage_keys(config, ("place_block", "sweep"), task)["corpus"] for task in ("place_block", "sweep")}
+    assert keys["place_block"] != keys["sweep"]  # which task is skipped is part of the corpus
+
+
+def test_target_robot_footage_of_the_target_task_is_refused():
+    from tracegen_cli.demo_workflow import CorpusEntry
+
+    leaking = DemoConfig.full(corpus=(CorpusEntry("so101", "calibrated", True, 2),))
+    with pytest.raises(DemoError, match="so101_calibrated.*other_tasks_only"):
+        leaking.validate()
