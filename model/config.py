@@ -99,6 +99,11 @@ class ModelConfig:
             raise ConfigError(f"sample_steps {self.sample_steps} must be at least 1")
         if not 0.0 <= self.cond_dropout < 1.0:
             raise ConfigError(f"cond_dropout {self.cond_dropout} must lie in [0, 1)")
+        if self.image_backbone.partition(":")[0] not in ("scratch", "safetensors", "timm", "hf"):
+            raise ConfigError(f"image_backbone {self.image_backbone!r} is unknown; use scratch, safetensors:<file>, "
+                              "timm:<name> or hf:<id>")
+        if self.text_backbone.partition(":")[0] not in ("hashed", "sentence-transformers"):
+            raise ConfigError(f"text_backbone {self.text_backbone!r} is unknown; use hashed or sentence-transformers:<id>")
 
     @property
     def num_tokens(self) -> int:

@@ -192,6 +192,19 @@ def build_image_encoder(cfg: ModelConfig, load_weights: bool = True) -> nn.Modul
     raise ConfigError(f"image_backbone {cfg.image_backbone!r} is unknown; use scratch, safetensors:<file>, timm:<name> or hf:<id>")
 
 
+def check_backbone_sources(cfg: ModelConfig) -> None:
+    """Raise `ConfigError` now, before any data is read, when a pretrained backbone's weights file is missing
+    or its package is not installed (what building the network would find later)."""
+    image_kind, _, source = cfg.image_backbone.partition(":")
+    if image_kind == "safetensors" and not Path(source).is_file():
+        raise ConfigError(f"image backbone file {source} does not exist; pass a .safetensors written by save_image_backbone")
+    packages = {"timm": ("timm", "timm"), "hf": ("transformers", "transformers"),
+                "sentence-transformers": ("sentence_transformers", "sentence-transformers")}
+    for kind in (image_kind, cfg.text_backbone.partition(":")[0]):
+        if kind in packages:
+            _import_optional(*packages[kind])
+
+
 def save_image_backbone(stem: nn.Module, path: str | Path) -> Path:
     """Write a conv stem's weights to a safetensors file usable as `image_backbone="safetensors:<file>"`."""
     from safetensors.torch import save_file

@@ -54,6 +54,18 @@ def test_pretrain_errors_are_one_line(tmp_path):
     assert result.exit_code == 1 and result.output.startswith("error: ")
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--image-backbone", "resnet", "image_backbone 'resnet' is unknown"),
+    ("--image-backbone", "safetensors:/nowhere/stem.safetensors", "/nowhere/stem.safetensors does not exist"),
+    ("--text-backbone", "bert", "text_backbone 'bert' is unknown"),
+])
+def test_a_bad_backbone_is_the_only_line_printed(synthetic_store, tmp_path, option, value, message):
+    """Refused before the store is read: no dataset summary line, no checkpoint folder."""
+    result = runner.invoke(app, _args(synthetic_store, tmp_path / "o", 2) + [option, value])
+    assert result.exit_code == 1 and result.output.startswith("error: ") and message in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
 def test_pretrain_reads_a_local_image_backbone_and_records_it(synthetic_store, tmp_path):
     from model.checkpoint import load_checkpoint
     from model.config import preset

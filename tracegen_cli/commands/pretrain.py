@@ -109,6 +109,8 @@ def pretrain(
     """Pre-train the trace world model on a trace store."""
     from model.checkpoint import CONFIG
     from model.config import TrainConfig
+    from model.config import preset as model_preset
+    from model.encoders import check_backbone_sources
     from model.errors import CheckpointError
     from model.train import train
     from store.trace import MODEL_STEPS
@@ -118,6 +120,7 @@ def pretrain(
     backbones = {"image_backbone": image_backbone, "text_backbone": text_backbone, "freeze_backbone": freeze_backbone}
     if resume and (out / CONFIG).is_file():
         _check_resumed_backbones(out, backbones)
+    check_backbone_sources(model_preset(preset, **backbones))  # before any data is read or printed
     train_set, val_set, provenance = _datasets(store, val_fraction, seed, MODEL_STEPS)
     cfg = TrainConfig(
         out_dir=str(out), preset=preset, model_overrides=backbones, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
