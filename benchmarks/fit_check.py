@@ -31,41 +31,58 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> None:
+def first_frame_errors(model, store: Path, videos: int, sample: int = 0, temperature: float = 0.0) -> list[dict]:
+    """Moving-point errors (`model.evaluate.motion_errors`) of one predicted sample per video of `store`
+    (the first `videos` in key order, sample index `sample`); videos whose sample has no moving point are left out."""
     import numpy as np
-    import torch
 
-    from model.checkpoint import load_checkpoint
     from model.evaluate import motion_errors
     from model.predict import predict_traces
     from store.dataset import TraceDataset
 
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    model, _, _ = load_checkpoint(args.checkpoint)
-    data = TraceDataset(args.store, steps=model.cfg.steps)
+    data = TraceDataset(store, steps=model.cfg.steps)
     rows = []
-    for video, (key, _, count) in enumerate(data.entries[: args.videos]):
-        if count <= args.sample:
+    for video, (key, _, count) in enumerate(data.entries[:videos]):
+        if count <= sample:
             continue
-        item = data[int(data.offsets[video]) + args.sample]
+        item = data[int(data.offsets[video]) + sample]
         depth = item["depth"].numpy() if item["has_depth"] else None
         image = item["image"].numpy()
         pred = predict_traces(model, image, depth, item["intrinsics"].numpy(), item["instructions"][0],
-                              temperature=args.temperature)[0]  # (1, K, S+1, 3)
+                              temperature=temperature)[0]  # (1, K, S+1, 3)
         target, valid = item["traj"].numpy()[None], item["valid"].numpy()[None]
         visible = item["visible"].numpy()[None]
         target = np.where(visible[..., None], target, np.nan)  # score what forge saw
         errors = motion_errors(pred, target, valid, np.array([max(image.shape[:2])]))
-        if errors["moving_points"] == 0:
-            continue
-        row = {"bench": "fit_check", "video": key[:12], **{k: round(v, 2) if isinstance(v, float) else v for k, v in errors.items()}}
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    keys = ("ade_moving_px", "still_ade_moving_px", "fde_moving_px", "still_fde_moving_px")
+        if errors["moving_points"]:
+            rows.append({"video": key[:12], **{k: round(v, 2) if isinstance(v, float) else v for k, v in errors.items()}})
+    return rows
+
+
+SUMMARY_KEYS = ("ade_moving_px", "still_ade_moving_px", "fde_moving_px", "still_fde_moving_px")
+
+
+def summarise(rows: list[dict]) -> dict:
+    """The mean of each `SUMMARY_KEYS` error over `rows` (None when there are none)."""
+    import numpy as np
+
+    return {k: round(float(np.nanmean([r[k] for r in rows])), 2) if rows else None for k in SUMMARY_KEYS}
+
+
+def main(argv=None) -> None:
+    import torch
+
+    from model.checkpoint import load_checkpoint
+
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model, _, _ = load_checkpoint(args.checkpoint)
+    rows = first_frame_errors(model, args.store, args.videos, args.sample, args.temperature)
+    for row in rows:
+        print(json.dumps({"bench": "fit_check", **row}), flush=True)
     print(json.dumps({"bench": "fit_check", "summary": True, "checkpoint": str(args.checkpoint), "store": str(args.store),
-                      "sample": args.sample, "temperature": args.temperature, "videos": len(rows),
-                      **{k: round(float(np.nanmean([r[k] for r in rows])), 2) if rows else None for k in keys}}), flush=True)
+                      "sample": args.sample, "temperature": args.temperature, "videos": len(rows), **summarise(rows)}),
+          flush=True)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ For each task and N seeded evaluation layouts, the success of
   (c) the pretrained model with no demos                   ("zero-shot")
   (d) pretrained + 5 human-hand phone-video demos          ("human-adapted")
   (o) the scripted demonstration's exact trace, no model   ("oracle": the execution pipeline's ceiling)
-and the prediction latency. Every trial renders the arm camera (RGB-D), predicts, executes through the
+and the prediction latency; and, offline, each model's moving-point ADE/FDE on the first frames of
+`--heldout-layouts` further SO-101 demos of unseen layouts beside staying still (more layouts than the
+trials, no execution in between: does the model generalise at all?). Every trial renders the arm camera (RGB-D), predicts, executes through the
 servo-bus emulator on a pseudo-terminal (the path a real arm takes) and asks the simulator whether the
 task succeeded. Goals: (a) >= 80 %, (a) - (b) >= 40 points, (d) >= 60 %; the numbers are reported as
 measured.
@@ -25,6 +27,7 @@ import functools
 import json
 import math
 import platform
+import shutil
 import sys
 import time
 from dataclasses import replace
@@ -36,6 +39,7 @@ CONDITIONS = {"adapted": "(a) pretrained + 5 SO-101 demos", "scratch": "(b) from
               "zero-shot": "(c) pretrained, zero-shot", "human-adapted": "(d) pretrained + 5 human-hand demos",
               "oracle": "(o) the scripted demo's exact trace, no model (the execution pipeline's ceiling)"}
 HUMAN_SEED_BASE = 70_000
+HELDOUT_SEED_BASE = 95_000  # SO-101 demos of unseen layouts, scored offline (disjoint from demo and trial layouts)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -76,6 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=1,
                         help="hypotheses predicted per trial (tracegen predict --samples); execute plays the first "
                              "whose plan passes every check")
+    parser.add_argument("--heldout-layouts", type=int, default=10, metavar="N",
+                        help="also score every model offline on the first frames of N SO-101 demos of unseen layouts: "
+                             "moving-point ADE/FDE vs staying still (benchmarks/fit_check.py's measure; 0: skip)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest on a busy machine)")
     return parser.parse_args(argv)
@@ -123,6 +130,38 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
             seed=args.seed, threads=config.threads, lr=r))
         checkpoints[name] = out
     return {name: checkpoints[name] for name in conditions if name in checkpoints}
+
+
+def heldout_errors(task: str, checkpoints: dict, args, paths, log: Path) -> list[dict]:
+    """Each model's first-frame moving-point errors on `args.heldout_layouts` SO-101 demos of unseen layouts,
+    beside staying still: how far it generalises, measured on more layouts than the trials and without execution."""
+    import torch
+    from fit_check import first_frame_errors, summarise
+
+    from model.checkpoint import load_checkpoint
+    from tracegen_cli.demo_cli import run_command
+    from tracegen_cli.demo_workflow import TARGET_EMBODIMENT, cached_stage, generate_demos
+
+    folder, store = paths.out / "heldout" / task / "videos", paths.out / "heldout" / task / "store"
+    key = {"task": task, "layouts": args.heldout_layouts, "seed": args.seed, "camera": "calibrated", "start": "home"}
+
+    def film_and_forge() -> None:
+        shutil.rmtree(folder.parent, ignore_errors=True)  # another layout count: start over
+        generate_demos(task, TARGET_EMBODIMENT, folder, args.heldout_layouts, HELDOUT_SEED_BASE + 100 * args.seed, log,
+                       camera="calibrated", start="home")
+        run_command(["forge", folder, "--store", store], log)
+
+    cached_stage(paths, f"{task}-heldout-layouts", key, film_and_forge)
+    torch.set_num_threads(args.threads)
+    lines = []
+    for name, checkpoint in checkpoints.items():
+        if not isinstance(checkpoint, Path):  # the oracle has no network
+            continue
+        model, _, _ = load_checkpoint(checkpoint)
+        rows = first_frame_errors(model, store, args.heldout_layouts)
+        lines.append({"benchmark": "sim_success", "heldout": True, "task": task, "condition": name, "layouts": len(rows),
+                      **summarise(rows)})
+    return lines
 
 
 def json_lines(trials, args, seconds: float) -> list[dict]:
@@ -222,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     paths.logs.mkdir(parents=True, exist_ok=True)
     keys = stage_keys(config, tasks, eval_tasks[0])
     started = time.perf_counter()
-    trials = []
+    trials, heldout = [], []
     with stage_bars() as bars:
         from tracegen_cli.demo_command import RichStageProgress
 
@@ -234,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [TRIAL_SEED_BASE + 1000 * args.seed + i for i in range(args.trials)]
         for task in eval_tasks:
             checkpoints = prepare_task(task, args, config, paths, paths.logs / f"{task}.log")
+            if args.heldout_layouts > 0:
+                heldout += heldout_errors(task, checkpoints, args, paths, paths.logs / f"{task}-heldout.log")
             trials += evaluate_conditions(checkpoints, task, seeds, paths.trials / task, paths.report, config.device,
                                           progress, paths.logs / f"{task}-evaluate.log", threads=config.threads,
                                           mode=args.execute_mode,
@@ -242,10 +283,13 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - started
     report = DemoReport(title="sim_success benchmark", smoke_run=config.quick, settings=vars(args) | {"out": str(args.out)},
                         stage_seconds={"total": seconds}, trials=trials,
-                        notes=[f"{k}: {v}" for k, v in CONDITIONS.items()])
+                        notes=[f"{k}: {v}" for k, v in CONDITIONS.items()] + [
+                            f"{h['task']} {h['condition']}: first frames of {h['layouts']} unseen layouts, moving points "
+                            f"ADE {h['ade_moving_px']} px (staying still {h['still_ade_moving_px']}), FDE "
+                            f"{h['fde_moving_px']} px (still {h['still_fde_moving_px']})" for h in heldout])
     write_report(report, paths.report)
     Console(stderr=True).print(render_success_table(report, "sim_success: task success per condition"))
-    for line in json_lines(trials, args, seconds):
+    for line in heldout + json_lines(trials, args, seconds):
         print(json.dumps(line), flush=True)
     return 0
 
