@@ -80,6 +80,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=1,
                         help="hypotheses predicted per trial (tracegen predict --samples); execute plays the first "
                              "whose plan passes every check")
+    parser.add_argument("--calibrated-corpus", type=int, default=0, metavar="N",
+                        help="add N human-hand and N other-robot videos per pretraining task filmed by the SO-101 "
+                             "workstation's calibrated camera (people and other robots doing the tasks in front of "
+                             "the robot's own camera)")
     parser.add_argument("--heldout-layouts", type=int, default=10, metavar="N",
                         help="also score every model offline on the first frames of N SO-101 demos of unseen layouts: "
                              "moving-point ADE/FDE vs staying still (benchmarks/fit_check.py's measure; 0: skip)")
@@ -185,7 +189,8 @@ def json_lines(trials, args, seconds: float) -> list[dict]:
         "benchmark": "sim_success", "summary": True, "date": stamp, "machine": machine,
         "trials_per_task": args.trials, "tasks": args.tasks.split(","),
         "eval_tasks": (args.eval_tasks or args.tasks).split(","), "corpus_scale": args.corpus_scale,
-        "so101_other_tasks": args.so101_other_tasks, "pretrain_steps": args.pretrain_steps,
+        "so101_other_tasks": args.so101_other_tasks, "calibrated_corpus": args.calibrated_corpus,
+        "heldout_layouts": args.heldout_layouts, "pretrain_steps": args.pretrain_steps,
         "adapt_steps": args.adapt_steps, "batch_size": args.batch_size, "episodes_per_kind": args.episodes_per_kind,
         "target_demos": args.target_demos,
         "human_camera": args.human_camera, "human_depth": args.human_depth, "execute_mode": args.execute_mode,
@@ -226,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     from tracegen_cli.demo_workflow import (
         QUICK_CORPUS,
         TRIAL_SEED_BASE,
+        CorpusEntry,
         DemoConfig,
         DemoPaths,
         cached_stage,
@@ -257,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
                      batch_size=args.batch_size, target_demos=args.target_demos)
     if args.so101_other_tasks:
         config = replace(config, corpus=(*config.corpus, so101_other_tasks(args.so101_other_tasks)))
+    if args.calibrated_corpus:
+        config = replace(config, corpus=(*config.corpus, *(CorpusEntry(embodiment, "calibrated", True, args.calibrated_corpus)
+                                                           for embodiment in ("human", "other_robot"))))
     paths = DemoPaths(args.out)
     paths.logs.mkdir(parents=True, exist_ok=True)
     keys = stage_keys(config, tasks, eval_tasks[0])
