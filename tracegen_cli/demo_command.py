@@ -49,18 +49,25 @@ def render_success_table(report, title: str):
     """A Rich table of the success rows (one per task and condition), plus per-condition totals."""
     from rich.table import Table
 
-    from tracegen_cli.demo_report import condition_totals, format_rate, success_table
+    from tracegen_cli.demo_report import (
+        GOAL_COLUMN,
+        condition_totals,
+        format_goal,
+        format_rate,
+        success_table,
+    )
 
     table = Table(title=title)
-    for column in ("task", "condition", "success", "stage failures", "median predict (ms)"):
+    for column in ("task", "condition", "success", GOAL_COLUMN, "stage failures", "median predict (ms)"):
         table.add_column(column, justify="left" if column in ("task", "condition") else "right")
     for row in success_table(report.trials):
         latency = f"{row.median_predict_ms:.1f}" if row.median_predict_ms == row.median_predict_ms else "-"
-        table.add_row(row.task, row.condition, format_rate(row.successes, row.trials), str(row.failures_by_error), latency)
+        table.add_row(row.task, row.condition, format_rate(row.successes, row.trials), format_goal(row),
+                      str(row.failures_by_error), latency)
     totals = condition_totals(report.trials)
     if len({t.task for t in report.trials}) > 1:
         for condition, total in totals.items():
-            table.add_row("[b]all[/]", condition, format_rate(int(total["successes"]), int(total["trials"])), "", "")
+            table.add_row("[b]all[/]", condition, format_rate(int(total["successes"]), int(total["trials"])), "", "", "")
     return table
 
 

@@ -33,6 +33,10 @@ class TrialRecord:
         error: one-line reason when a stage (predict, plan, execute) failed, else "".
         overlay: path of the overlay picture relative to the report folder, "" when none.
         executed_error_px: mean pixel distance between predicted and executed gripper path, NaN if unknown.
+        start_goal_cm: how far the task's object was from its goal before the trial (what staying still
+            leaves), centimetres; NaN if unknown.
+        goal_cm: how far it is after execution (objects settled), centimetres: graded where `success` is
+            all or nothing; NaN if unknown.
     """
 
     task: str
@@ -43,6 +47,8 @@ class TrialRecord:
     error: str = ""
     overlay: str = ""
     executed_error_px: float = math.nan
+    start_goal_cm: float = math.nan
+    goal_cm: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class SuccessRow:
     trials: int
     failures_by_error: int
     median_predict_ms: float
+    median_goal_cm: float = math.nan
+    median_start_goal_cm: float = math.nan
 
     @property
     def rate(self) -> float:
@@ -91,7 +99,8 @@ def success_table(trials: Sequence[TrialRecord]) -> list[SuccessRow]:
     Args:
         trials: trial records.
     Returns:
-        Rows with successes, trial counts, stage failures and the median prediction latency (ms).
+        Rows with successes, trial counts, stage failures, the median prediction latency (ms) and the
+        median distance of the object from its goal after and before the trials (cm).
     """
     groups: dict[tuple[str, str], list[TrialRecord]] = {}
     for trial in trials:
@@ -107,9 +116,26 @@ def success_table(trials: Sequence[TrialRecord]) -> list[SuccessRow]:
                 trials=len(members),
                 failures_by_error=sum(bool(t.error) for t in members),
                 median_predict_ms=float(np.median(latencies)) if latencies else math.nan,
+                median_goal_cm=_median([t.goal_cm for t in members]),
+                median_start_goal_cm=_median([t.start_goal_cm for t in members]),
             )
         )
     return rows
+
+
+def _median(values: Sequence[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.median(finite)) if finite else math.nan
+
+
+def format_goal(row: SuccessRow) -> str:
+    """`"3.2 (9.8)"`: median centimetres from the goal after the trials (before them), or `"-"`."""
+    if not math.isfinite(row.median_goal_cm):
+        return "-"
+    return f"{row.median_goal_cm:.1f} ({row.median_start_goal_cm:.1f})"
+
+
+GOAL_COLUMN = "to goal, cm: after (before)"
 
 
 def condition_totals(trials: Sequence[TrialRecord]) -> dict[str, dict[str, float]]:
@@ -187,10 +213,12 @@ def render_markdown(report: DemoReport) -> str:
     lines = [f"# {report.title}", ""]
     if report.smoke_run:
         lines += [f"> **{_smoke_banner(report)}**", ""]
-    lines += ["## Success", "", "| task | condition | success | stage failures | median predict (ms) |", "|---|---|---|---|---|"]
+    lines += ["## Success", "", f"| task | condition | success | {GOAL_COLUMN} (median) | stage failures | "
+              "median predict (ms) |", "|---|---|---|---|---|---|"]
     for row in success_table(report.trials):
         latency = f"{row.median_predict_ms:.1f}" if math.isfinite(row.median_predict_ms) else "-"
-        lines.append(f"| {row.task} | {row.condition} | {format_rate(row.successes, row.trials)} | {row.failures_by_error} | {latency} |")
+        lines.append(f"| {row.task} | {row.condition} | {format_rate(row.successes, row.trials)} | {format_goal(row)} | "
+                     f"{row.failures_by_error} | {latency} |")
     lines += ["", "| condition | success over all tasks |", "|---|---|"]
     for condition, total in condition_totals(report.trials).items():
         lines.append(f"| {condition} | {format_rate(int(total['successes']), int(total['trials']))} |")
@@ -204,12 +232,19 @@ def render_markdown(report: DemoReport) -> str:
     for trial in report.trials:
         verdict = "success" if trial.success else "failure"
         reason = f" ({trial.error})" if trial.error else ""
-        lines.append(f"### {trial.task} / {trial.condition} / seed {trial.seed}: {verdict}{reason}")
+        lines.append(f"### {trial.task} / {trial.condition} / seed {trial.seed}: {verdict}{reason}{_goal_note(trial)}")
         if trial.overlay:
             lines += ["", f"![{trial.task} {trial.condition} {trial.seed}]({trial.overlay})"]
         lines.append("")
     lines += ["## Settings", "", "```json", json.dumps(_json_safe(report.settings), indent=2), "```", ""]
     return "\n".join(lines)
+
+
+def _goal_note(trial: TrialRecord) -> str:
+    """`", 3.2 cm from the goal (9.8 before)"`, or "" when the distances are unknown."""
+    if not (math.isfinite(trial.goal_cm) and math.isfinite(trial.start_goal_cm)):
+        return ""
+    return f", {trial.goal_cm:.1f} cm from the goal ({trial.start_goal_cm:.1f} before)"
 
 
 def render_html(report: DemoReport) -> str:
@@ -228,11 +263,12 @@ def render_html(report: DemoReport) -> str:
     if report.smoke_run:
         parts.append(f"<p class='smoke'><b>{esc(_smoke_banner(report))}</b></p>")
     parts.append("<h2>Success</h2><table><tr><th>task</th><th>condition</th><th>success</th>"
-                 "<th>stage failures</th><th>median predict (ms)</th></tr>")
+                 f"<th>{esc(GOAL_COLUMN)} (median)</th><th>stage failures</th><th>median predict (ms)</th></tr>")
     for row in success_table(report.trials):
         latency = f"{row.median_predict_ms:.1f}" if math.isfinite(row.median_predict_ms) else "-"
         parts.append(f"<tr><td>{esc(row.task)}</td><td>{esc(row.condition)}</td>"
-                     f"<td>{format_rate(row.successes, row.trials)}</td><td>{row.failures_by_error}</td><td>{latency}</td></tr>")
+                     f"<td>{format_rate(row.successes, row.trials)}</td><td>{format_goal(row)}</td>"
+                     f"<td>{row.failures_by_error}</td><td>{latency}</td></tr>")
     parts.append("</table><h3>Over all tasks</h3><table><tr><th>condition</th><th>success</th></tr>")
     for condition, total in condition_totals(report.trials).items():
         parts.append(f"<tr><td>{esc(condition)}</td><td>{format_rate(int(total['successes']), int(total['trials']))}</td></tr>")
@@ -248,7 +284,7 @@ def render_html(report: DemoReport) -> str:
         reason = f" ({esc(trial.error)})" if trial.error else ""
         image = f"<img src='{esc(trial.overlay)}' alt='overlay'>" if trial.overlay else ""
         parts.append(f"<div class='trial'>{image}<div>{esc(trial.task)} / {esc(trial.condition)} / seed "
-                     f"{trial.seed}: <span class='{css}'>{verdict}</span>{reason}</div></div>")
+                     f"{trial.seed}: <span class='{css}'>{verdict}</span>{reason}{esc(_goal_note(trial))}</div></div>")
     parts.append("</div><h2>Settings</h2><pre>" + esc(json.dumps(_json_safe(report.settings), indent=2)) + "</pre>")
     parts.append("</body></html>\n")
     return "\n".join(parts)

@@ -56,6 +56,10 @@ class SimTrialWorld:
         self.world.settle(SETTLE_SECONDS)
         return bool(self.world.success())
 
+    def goal_distance(self) -> float:
+        """Metres the task's object is from its goal now (call `success` first after a trial: it settles)."""
+        return float(self.world.goal_distance())
+
     def close(self) -> None:
         self.world.close()
 

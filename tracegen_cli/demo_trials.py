@@ -61,6 +61,8 @@ class TrialWorld(Protocol):
 
     def success(self) -> bool: ...
 
+    def goal_distance(self) -> float: ...
+
     def close(self) -> None: ...
 
 
@@ -181,8 +183,10 @@ def execute_on_emulator(world: TrialWorld, trace_path: Path, folder: Path, log_p
 
 def run_trial(world: TrialWorld, predictor: Predictor, task: str, condition: str, seed: int, folder: Path,
               report_dir: Path, log_path: Path, app=None, mode: str = "gripper") -> TrialRecord:
-    """One trial: observe, predict, execute through the emulator, check success, draw the overlay."""
+    """One trial: observe, predict, execute through the emulator, check success (and how far the object is from
+    its goal, before and after), draw the overlay."""
     record = TrialRecord(task=task, condition=condition, seed=seed, success=False)
+    record.start_goal_cm = 100.0 * world.goal_distance()
     observation = world.observe()
     write_observation(observation, folder)
     (folder / "plan.npz").unlink(missing_ok=True)  # a plan left by an earlier run of this trial is not this one's
@@ -196,6 +200,7 @@ def run_trial(world: TrialWorld, predictor: Predictor, task: str, condition: str
         record.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         logger.debug("trial %s/%s/%d failed: %s", task, condition, seed, record.error)
     record.success = bool(world.success())
+    record.goal_cm = 100.0 * world.goal_distance()
     if trace is not None:
         trace = _executed_hypothesis(trace, folder / "plan.npz")
         record.overlay, record.executed_error_px = _overlay(observation, trace, executed, task, condition, seed, report_dir)

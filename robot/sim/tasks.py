@@ -31,6 +31,7 @@ INSTRUCTIONS: dict[str, tuple[str, ...]] = {
               "sweep the object over to the target"),
 }
 TASKS = tuple(INSTRUCTIONS)
+DRAWER_OPEN_M, DRAWER_CLOSED_M = 0.06, 0.015  # the drawer counts as open / closed beyond / within this, metres
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,23 @@ def handle_offset() -> np.ndarray:
     return np.array([-0.092, 0.0, 0.045])
 
 
+def goal_distance(task: str, model, data, params: dict[str, float]) -> float:
+    """How far the current object state is from the task's goal, metres (0: exactly there).
+
+    A graded companion to `task_success`: a failed trial that got the object close differs from one
+    that did not move it, and the distance at the start is what staying still would leave.
+
+    * place_block / ball_in_bin / sweep: horizontal distance from the object's centre to the centre of
+      the square / bin / target circle (success needs it within about 4.5 / 5 / 4.5 cm).
+    * open_drawer / close_drawer: how much further the drawer must slide (0 once the success check holds).
+    """
+    if task in ("open_drawer", "close_drawer"):
+        opening = float(data.qpos[model.joint("drawer").qposadr[0]])
+        return max(0.0, DRAWER_OPEN_M - opening) if task == "open_drawer" else max(0.0, opening - DRAWER_CLOSED_M)
+    item, goal = {"place_block": ("block", "region"), "ball_in_bin": ("ball", "bin")}.get(task, ("item", "target"))
+    return float(np.linalg.norm(data.body(item).xpos[:2] - data.body(goal).xpos[:2]))
+
+
 def task_success(task: str, model, data, params: dict[str, float]) -> bool:
     """Whether the final object state completes `task` (the object must also be at rest on something).
 
@@ -192,6 +210,6 @@ def task_success(task: str, model, data, params: dict[str, float]) -> bool:
         return bool(np.all(np.abs(offset[:2]) <= params["bin_half"]) and offset[2] < params["bin_height"])
     if task in ("open_drawer", "close_drawer"):
         opening = float(data.qpos[model.joint("drawer").qposadr[0]])
-        return opening >= 0.06 if task == "open_drawer" else opening <= 0.015
+        return opening >= DRAWER_OPEN_M if task == "open_drawer" else opening <= DRAWER_CLOSED_M
     distance = np.linalg.norm(data.body("item").xpos[:2] - data.body("target").xpos[:2])
     return bool(distance <= params["target_radius"])

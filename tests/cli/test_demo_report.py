@@ -10,6 +10,7 @@ from tracegen_cli.demo_report import (
     DemoReport,
     TrialRecord,
     condition_totals,
+    format_goal,
     format_rate,
     path_error_px,
     success_table,
@@ -19,9 +20,9 @@ from tracegen_cli.demo_report import (
 
 def _trials():
     return [
-        TrialRecord("place_block", "adapted", 0, True, predict_ms=10.0),
-        TrialRecord("place_block", "adapted", 1, True, predict_ms=30.0),
-        TrialRecord("place_block", "adapted", 2, False, predict_ms=20.0),
+        TrialRecord("place_block", "adapted", 0, True, predict_ms=10.0, start_goal_cm=10.0, goal_cm=1.0),
+        TrialRecord("place_block", "adapted", 1, True, predict_ms=30.0, start_goal_cm=12.0, goal_cm=3.0),
+        TrialRecord("place_block", "adapted", 2, False, predict_ms=20.0, start_goal_cm=14.0, goal_cm=20.0),
         TrialRecord("place_block", "scratch", 0, False, error="plan rejected: joint limit"),
         TrialRecord("place_block", "scratch", 1, True, predict_ms=5.0),
         TrialRecord("ball_in_bin", "adapted", 0, False, predict_ms=7.0),
@@ -35,8 +36,10 @@ def test_success_table_counts_each_task_and_condition():
     assert (adapted.successes, adapted.trials) == (2, 3)
     assert adapted.rate == pytest.approx(2 / 3)
     assert adapted.median_predict_ms == 20.0
+    assert (adapted.median_goal_cm, adapted.median_start_goal_cm) == (3.0, 12.0) and format_goal(adapted) == "3.0 (12.0)"
     scratch = rows["place_block", "scratch"]
     assert scratch.failures_by_error == 1 and scratch.median_predict_ms == 5.0  # NaN latency skipped
+    assert math.isnan(scratch.median_goal_cm) and format_goal(scratch) == "-"  # distances unknown
 
 
 def test_condition_totals_pool_tasks():
@@ -56,7 +59,8 @@ def test_write_report_is_strict_json_and_says_smoke_run(tmp_path):
     assert metrics["conditions"]["adapted"]["successes"] == 2
     assert metrics["trials"][3]["predict_ms"] is None and len(metrics["trials"]) == 6
     markdown = paths["markdown"].read_text()
-    assert "SMOKE RUN" in markdown and "| place_block | adapted | 2/3 (67%) | 0 | 20.0 |" in markdown
+    assert "SMOKE RUN" in markdown and "| place_block | adapted | 2/3 (67%) | 3.0 (12.0) | 0 | 20.0 |" in markdown
+    assert "seed 2: failure, 20.0 cm from the goal (14.0 before)" in markdown
     page = paths["html"].read_text()
     assert "SMOKE RUN" in page and "plan rejected: joint limit" in page and page.strip().endswith("</html>")
 

@@ -47,6 +47,9 @@ class FakeWorld:
     def success(self) -> bool:
         return abs(self.backend.position[2] - 1000) < 2 and abs(self.backend.position[3] - 3000) < 2
 
+    def goal_distance(self) -> float:  # metres: servo 3's raw distance from its goal, 1 raw step = 0.1 mm
+        return abs(self.backend.position[3] - 3000) / 10000.0
+
     def close(self) -> None:
         self.closed = True
 
@@ -119,6 +122,8 @@ def test_trials_execute_through_the_pty_emulator_and_record_everything(tmp_path)
     assert [(r.condition, r.seed) for r in records] == [("adapted", 7), ("adapted", 8), ("scratch", 7), ("scratch", 8)]
     adapted, scratch = records[:2], records[2:]
     assert all(r.success and not r.error and r.predict_ms == 4.0 for r in adapted)
+    assert all(r.start_goal_cm == pytest.approx(9.52) and r.goal_cm < 0.02 for r in adapted)  # from 2048 to 3000
+    assert all(r.start_goal_cm == r.goal_cm == pytest.approx(9.52) for r in scratch)  # no plan: nothing moved
     assert len(executed) == 2 and all(p.startswith("/dev/") for p in executed)  # a real pty each time
     assert all(not r.success and "no model.safetensors" in r.error for r in scratch)  # failure, not a crash
     assert all(w.closed for w in worlds) and len(worlds) == 4

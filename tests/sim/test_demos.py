@@ -12,7 +12,7 @@ from robot.sim.demonstrator import make_plan, run_plan, sample_style
 from robot.sim.embodiments import EMBODIMENTS
 from robot.sim.episode import EpisodeConfig, generate_episode
 from robot.sim.errors import SimConfigError
-from robot.sim.tasks import TASKS, sample_layout, task_success
+from robot.sim.tasks import DRAWER_OPEN_M, TASKS, goal_distance, sample_layout, task_success
 from robot.sim.world import build_scene
 from robot.sim.writer import generate_demos, write_episode
 from tracegen_cli.commands.sim import TASK_NAMES
@@ -133,6 +133,33 @@ def test_success_check_is_false_before_the_demonstration():
         layout = sample_layout(task, rng)
         scene = build_scene(task, "so101", layout, rng, 64, 48)
         assert not task_success(task, scene.model, scene.data, layout.params), task
+
+
+def test_goal_distance_is_how_far_the_object_has_left_to_go():
+    """Analytic: the block set 3 cm from the square's centre is 3 cm away, set on the centre it is 0 and the
+    task succeeds; a drawer 2 cm short of open is 2 cm away, and 0 once open."""
+    rng = np.random.default_rng(0)
+    layout = sample_layout("place_block", rng)
+    scene = build_scene("place_block", "so101", layout, rng, 64, 48)
+    scene.forward()
+    block, region = scene.data.body("block").xpos.copy(), scene.data.body("region").xpos.copy()
+    start = goal_distance("place_block", scene.model, scene.data, layout.params)
+    assert start == pytest.approx(np.linalg.norm(block[:2] - region[:2])) and start > layout.params["region_half"]
+    adr = scene.model.joint("block").qposadr[0]
+    for offset, distance in ((np.array([0.0, 0.03]), 0.03), (np.zeros(2), 0.0)):
+        scene.data.qpos[adr: adr + 3] = [*(region[:2] + offset), block[2]]
+        scene.forward()
+        assert goal_distance("place_block", scene.model, scene.data, layout.params) == pytest.approx(distance, abs=1e-9)
+    assert task_success("place_block", scene.model, scene.data, layout.params)
+
+    rng = np.random.default_rng(0)
+    layout = sample_layout("open_drawer", rng)
+    scene = build_scene("open_drawer", "so101", layout, rng, 64, 48)
+    adr = scene.model.joint("drawer").qposadr[0]
+    for opening, distance in ((DRAWER_OPEN_M - 0.02, 0.02), (DRAWER_OPEN_M + 0.01, 0.0)):
+        scene.data.qpos[adr] = opening
+        scene.forward()
+        assert goal_distance("open_drawer", scene.model, scene.data, layout.params) == pytest.approx(distance)
 
 
 def test_bad_options_name_the_value_and_the_fix(tmp_path):
