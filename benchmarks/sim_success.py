@@ -110,7 +110,9 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
     folder = paths.out / "tasks" / task
     checkpoints = {"zero-shot": base, "oracle": oracle_predictor(task)}
     so101_demos, human_demos = folder / "so101_demos", folder / "human_demos"
-    demo_key = {**upstream, "task": task, "demos": config.target_demos, "seed": args.seed, "so101_camera": "calibrated",
+    # Demos and the scratch model never see the pretrained weights (scratch takes only their architecture), so
+    # their keys leave the pretraining settings out: a rerun with another prior reuses them.
+    demo_key = {"task": task, "demos": config.target_demos, "seed": args.seed, "so101_camera": "calibrated",
                 "so101_start": "home"}
     cached_stage(paths, f"{task}-so101-demos", demo_key, lambda: generate_demos(  # the camera the trials observe with
         task, TARGET_EMBODIMENT, so101_demos, config.target_demos, TARGET_SEED_BASE + 100 * args.seed, log,
@@ -127,8 +129,9 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
             continue
         out = folder / "checkpoints" / name
         lr = None if scratch else args.finetune_lr
-        key = {**demo_key, "condition": name, "adapt_steps": config.adapt_steps, "human_camera": args.human_camera,
-               "human_depth": args.human_depth, **({"lr": lr} if lr is not None else {})}
+        prior = {"preset": config.preset} if scratch else upstream
+        key = {**prior, **demo_key, "condition": name, "adapt_steps": config.adapt_steps,
+               "human_camera": args.human_camera, "human_depth": args.human_depth, **({"lr": lr} if lr is not None else {})}
         cached_stage(paths, f"{task}-{name}", key, lambda d=demos, o=out, s=scratch, r=lr: adapt_checkpoint(
             base, d, o, config.adapt_steps, log, paths.out / "demo_store", from_scratch=s, device=config.device,
             seed=args.seed, threads=config.threads, lr=r))
@@ -178,7 +181,8 @@ def json_lines(trials, args, seconds: float) -> list[dict]:
     for row in success_table(trials):
         lines.append({"benchmark": "sim_success", "task": row.task, "condition": row.condition,
                       "successes": row.successes, "trials": row.trials, "rate": row.rate,
-                      "stage_failures": row.failures_by_error, "median_predict_ms": _finite(row.median_predict_ms)})
+                      "stage_failures": row.failures_by_error, "median_predict_ms": _finite(row.median_predict_ms),
+                      "median_goal_cm": _finite(row.median_goal_cm), "median_start_goal_cm": _finite(row.median_start_goal_cm)})
     totals = condition_totals(trials)
     latencies = [t.predict_ms for t in trials if math.isfinite(t.predict_ms)]
     for name, total in totals.items():
