@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--adapt-steps", type=int, default=300)
     parser.add_argument("--finetune-lr", type=float, default=None,
                         help="peak learning rate of the adapted conditions (default: tracegen adapt's)")
+    parser.add_argument("--adapt-on-all-demos", action="store_true",
+                        help="adapt (and train scratch) on all five demos: tracegen adapt --no-holdout, so no held-out "
+                             "demo score in the logs (the --heldout-layouts scores remain)")
     parser.add_argument("--quick-corpus", action="store_true", help="the demo's --quick corpus (smoke run)")
     parser.add_argument("--episodes-per-kind", type=int, default=0,
                         help="cap the videos of each corpus kind per task (0: the demo's full corpus)")
@@ -131,10 +134,11 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
         lr = None if scratch else args.finetune_lr
         prior = {"preset": config.preset} if scratch else upstream
         key = {**prior, **demo_key, "condition": name, "adapt_steps": config.adapt_steps,
-               "human_camera": args.human_camera, "human_depth": args.human_depth, **({"lr": lr} if lr is not None else {})}
+               "human_camera": args.human_camera, "human_depth": args.human_depth, **({"lr": lr} if lr is not None else {}),
+               **({"holdout": False} if args.adapt_on_all_demos else {})}
         cached_stage(paths, f"{task}-{name}", key, lambda d=demos, o=out, s=scratch, r=lr: adapt_checkpoint(
             base, d, o, config.adapt_steps, log, paths.out / "demo_store", from_scratch=s, device=config.device,
-            seed=args.seed, threads=config.threads, lr=r))
+            seed=args.seed, threads=config.threads, lr=r, holdout=not args.adapt_on_all_demos))
         checkpoints[name] = out
     return {name: checkpoints[name] for name in conditions if name in checkpoints}
 
@@ -198,7 +202,7 @@ def json_lines(trials, args, seconds: float) -> list[dict]:
         "adapt_steps": args.adapt_steps, "batch_size": args.batch_size, "episodes_per_kind": args.episodes_per_kind,
         "target_demos": args.target_demos,
         "human_camera": args.human_camera, "human_depth": args.human_depth, "execute_mode": args.execute_mode,
-        "temperature": args.temperature, "samples": args.samples,
+        "temperature": args.temperature, "samples": args.samples, "adapt_on_all_demos": args.adapt_on_all_demos,
         "wall_seconds": round(seconds, 1),
         "median_predict_ms": _finite(float(sorted(latencies)[len(latencies) // 2]) if latencies else math.nan),
         "goal_a_ge_80": _goal(rate.get("adapted"), lambda a: a >= 0.8),

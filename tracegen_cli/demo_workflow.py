@@ -429,9 +429,9 @@ def generate_target_demos(config: DemoConfig, paths: DemoPaths, task: str, progr
 
 def adapt_checkpoint(base: Path, demos: Path, out: Path, steps: int, log_path: Path, store: Path,
                      from_scratch: bool = False, device: str = "cpu", seed: int = 0, threads: int = 1,
-                     lr: float | None = None) -> Path:
-    """`tracegen adapt` (or `--from-scratch`) on a folder of demo videos, at `lr` (None: adapt's default);
-    returns the checkpoint folder.
+                     lr: float | None = None, holdout: bool = True) -> Path:
+    """`tracegen adapt` (or `--from-scratch`) on a folder of demo videos, at `lr` (None: adapt's default),
+    holding one demo out for validation unless `holdout` is false; returns the checkpoint folder.
 
     The demos are forged into `store`, kept apart from the pretraining store so a later pretraining
     run in the same folder can never see target-robot footage. A checkpoint already in `out` is from other
@@ -444,6 +444,8 @@ def adapt_checkpoint(base: Path, demos: Path, out: Path, steps: int, log_path: P
         argv.append("--from-scratch")
     if lr is not None:
         argv += ["--lr", lr]
+    if not holdout:
+        argv.append("--no-holdout")
     run_command(argv, log_path)
     return out
 

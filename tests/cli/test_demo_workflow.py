@@ -165,6 +165,15 @@ def test_training_stages_replace_a_stale_checkpoint(tmp_path, monkeypatch):
     assert seen == [False, False]
 
 
+def test_adapt_checkpoint_passes_no_holdout_only_when_asked(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log: calls.append([str(a) for a in argv]))
+    for holdout in (True, False):
+        demo_workflow.adapt_checkpoint(tmp_path / "base", tmp_path, tmp_path / "out", 5, tmp_path / "log", tmp_path,
+                                       holdout=holdout)
+    assert "--no-holdout" not in calls[0] and calls[1][-1] == "--no-holdout" and calls[1][0] == "adapt"
+
+
 def test_so101_footage_of_other_tasks_skips_the_target_task(tmp_path, monkeypatch):
     """An `other_tasks_only` entry films the target robot (calibrated camera, ready pose) on every pretraining
     task but the target one, so pretraining never sees the SO-101 doing the task it adapts to."""
