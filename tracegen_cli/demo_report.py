@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-# Colours (BGR for OpenCV) of the executed path drawn over the predicted trace.
+GOAL_COLUMN = "to goal, cm: after (before)"  # heading of the goal-distance column (see `format_goal`)
 
 
 @dataclass
@@ -133,9 +133,6 @@ def format_goal(row: SuccessRow) -> str:
     if not math.isfinite(row.median_goal_cm):
         return "-"
     return f"{row.median_goal_cm:.1f} ({row.median_start_goal_cm:.1f})"
-
-
-GOAL_COLUMN = "to goal, cm: after (before)"
 
 
 def condition_totals(trials: Sequence[TrialRecord]) -> dict[str, dict[str, float]]:
