@@ -354,8 +354,22 @@ class EmulatorHandle:
             return
         self._stop.set()
         self._thread.join(timeout=2.0)
+        self._drain()
         for fd in (self._master, self._slave):
             os.close(fd)
+
+    def _drain(self) -> None:
+        """Act on the bytes the host wrote before the emulator stopped (a disconnect's torque-off write):
+        on a real bus they are on the wire already and the servos obey them. Replies go nowhere."""
+        while select.select([self._master], [], [], 0)[0]:
+            try:
+                data = os.read(self._master, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            with self.lock:
+                self.emulator.feed(data)
 
     def __enter__(self) -> EmulatorHandle:
         return self

@@ -12,6 +12,9 @@ from robot.emulator import KinematicServoBackend, start_emulator
 from robot.errors import CalibrationError, ModelMismatchError, RobotError, SafetyError, ServoTimeoutError
 
 GOALS = np.array([0.3, -0.2, 0.5, 0.1, -0.4, 0.2])
+# assign_motor_id scans with a 10 ms reply timeout (ample on a real bus); the emulator thread competes for
+# a loaded CI machine, so the scans here wait longer over the few IDs they search.
+SCAN_TIMEOUT_S = 0.1
 
 
 def _wait_until(predicate, timeout_s=2.0):
@@ -154,9 +157,9 @@ def test_assign_motor_id_renumbers_a_lone_new_servo(robot):
     model = ARM_SPECS[robot].motors["elbow_flex"][1]
     backend = KinematicServoBackend([1], initial_raw=2048)
     with start_emulator(robot, backend=backend, models={1: model}) as emulator:
-        assert assign_motor_id(robot, emulator.url, "elbow_flex", search_ids=range(0, 8)) == (1, 3)
+        assert assign_motor_id(robot, emulator.url, "elbow_flex", search_ids=range(0, 8), timeout_s=SCAN_TIMEOUT_S) == (1, 3)
         assert list(emulator.emulator.memory) == [3]
-        assert assign_motor_id(robot, emulator.url, "elbow_flex", search_ids=range(0, 8)) == (3, 3)
+        assert assign_motor_id(robot, emulator.url, "elbow_flex", search_ids=range(0, 8), timeout_s=SCAN_TIMEOUT_S) == (3, 3)
         from robot.bus import MotorBus
 
         with MotorBus(emulator.url, ARM_SPECS[robot].protocol) as bus:  # the same physical servo moves
@@ -170,4 +173,4 @@ def test_assign_motor_id_wants_exactly_one_servo():
 
     with start_emulator("so101", models={1: 777, 2: 777}) as emulator:
         with pytest.raises(RobotError, match=r"IDs \[1, 2\].*attach exactly one servo"):
-            assign_motor_id("so101", emulator.url, "gripper", search_ids=range(0, 4))
+            assign_motor_id("so101", emulator.url, "gripper", search_ids=range(0, 4), timeout_s=SCAN_TIMEOUT_S)
