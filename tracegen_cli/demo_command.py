@@ -58,8 +58,9 @@ def render_success_table(report, title: str):
     )
 
     table = Table(title=title)
-    for column in ("task", "condition", "success", GOAL_COLUMN, "stage failures", "median predict (ms)"):
-        table.add_column(column, justify="left" if column in ("task", "condition") else "right")
+    table.caption = f"{GOAL_COLUMN}: median centimetres from the goal after (before) the trials"
+    for column in ("task", "condition", "success", GOAL_COLUMN, "failed", "predict ms"):  # fits 80 columns
+        table.add_column(column, justify="left" if column in ("task", "condition") else "right", no_wrap=True)
     for row in success_table(report.trials):
         latency = f"{row.median_predict_ms:.1f}" if row.median_predict_ms == row.median_predict_ms else "-"
         table.add_row(row.task, row.condition, format_rate(row.successes, row.trials), format_goal(row),

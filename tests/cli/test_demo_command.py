@@ -52,6 +52,19 @@ def test_success_table_rows_and_totals():
     assert "1/1 (100%)" in text and "0/1 (0%)" in text and "1/2 (50%)" in text  # adapted over both tasks
 
 
+def test_success_table_fits_an_80_column_terminal_with_names_whole():
+    from rich.console import Console
+
+    trials = [TrialRecord("place_block", "human-adapted", 0, False, 21.7, start_goal_cm=15.98, goal_cm=13.63),
+              TrialRecord("ball_in_bin", "adapted", 0, True, 21.7, start_goal_cm=15.98, goal_cm=3.63)]
+    console = Console(width=80, record=True)
+    console.print(render_success_table(DemoReport("t", False, {}, trials=trials), "Task success"))
+    text = console.export_text()
+    assert "place_block" in text and "human-adapted" in text and "13.6 (16.0)" in text and "1/1 (100%)" in text
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80 and lines[1].endswith("┓") and "21.7 │" in text  # nothing cut off
+
+
 def test_so101_other_tasks_adds_the_target_robot_on_other_tasks(tmp_path, monkeypatch):
     from tracegen_cli import demo_workflow
 
