@@ -209,7 +209,5 @@ def task_success(task: str, model, data, params: dict[str, float]) -> bool:
         offset = data.body("bin").xmat.reshape(3, 3).T @ (data.body("ball").xpos - data.body("bin").xpos)
         return bool(np.all(np.abs(offset[:2]) <= params["bin_half"]) and offset[2] < params["bin_height"])
     if task in ("open_drawer", "close_drawer"):
-        opening = float(data.qpos[model.joint("drawer").qposadr[0]])
-        return opening >= DRAWER_OPEN_M if task == "open_drawer" else opening <= DRAWER_CLOSED_M
-    distance = np.linalg.norm(data.body("item").xpos[:2] - data.body("target").xpos[:2])
-    return bool(distance <= params["target_radius"])
+        return goal_distance(task, model, data, params) == 0.0
+    return goal_distance(task, model, data, params) <= params["target_radius"]
