@@ -31,7 +31,6 @@ from model.encoders import (
     build_image_encoder,
     hash_instructions,
 )
-from model.errors import ConfigError
 from store.trace import GRID_SIZE
 
 MIN_REMAINING_TIME = 0.05  # x-prediction divides by 1 - t; this bounds the factor near t = 1
@@ -139,9 +138,7 @@ class TraceFlowNet(nn.Module):
         if cfg.freeze_backbone and cfg.image_backbone != "scratch":
             self.image_encoder.requires_grad_(False)
         self.depth_encoder = DepthEncoder(cfg)
-        kind, _, source = cfg.text_backbone.partition(":")
-        if kind not in ("hashed", "sentence-transformers"):
-            raise ConfigError(f"text_backbone {cfg.text_backbone!r} is unknown; use hashed or sentence-transformers:<id>")
+        kind, _, source = cfg.text_backbone.partition(":")  # ModelConfig has checked the kind
         self.text_encoder = HashedTextEncoder(cfg) if kind == "hashed" else SentenceTransformerText(cfg, source)
         self.image_position = nn.Parameter(torch.randn(self.grid * self.grid, w) * 0.02)
         self.cond_type = nn.Parameter(torch.randn(2, w) * 0.02)  # image, text
