@@ -6,7 +6,7 @@ scored over its moving points against the forged trace (`model.evaluate.motion_e
 when it leaves its start by 1 % of the image side). A model that does not beat staying still on its own
 training data underfits; one that does but fails on held-out scenes does not generalise.
 
-Run: .venv/bin/python benchmarks/fit_check.py --checkpoint CKPT --store STORE [--videos 40] [--sample 0]
+Run: .venv/bin/python benchmarks/fit_check.py --checkpoint CKPT --store STORE [--videos 40] [--sample 0] [--guidance 2]
 Prints one JSON object per line: one per video, then the mean.
 """
 
@@ -27,13 +27,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--videos", type=int, default=40, help="videos scored (the store's first, in key order)")
     parser.add_argument("--sample", type=int, default=0, help="sample index within each video (0: its first query frame)")
     parser.add_argument("--temperature", type=float, default=0.0, help="sampling noise (0: deterministic)")
+    parser.add_argument("--guidance", type=float, default=None,
+                        help="classifier-free guidance scale (default: the checkpoint's; 1: none)")
     parser.add_argument("--threads", type=int, default=1)
     return parser.parse_args(argv)
 
 
-def first_frame_errors(model, store: Path, videos: int, sample: int = 0, temperature: float = 0.0) -> list[dict]:
+def first_frame_errors(model, store: Path, videos: int, sample: int = 0, temperature: float = 0.0,
+                      guidance: float | None = None) -> list[dict]:
     """Moving-point errors (`model.evaluate.motion_errors`) of one predicted sample per video of `store`
-    (the first `videos` in key order, sample index `sample`); videos whose sample has no moving point are left out."""
+    (the first `videos` in key order, sample index `sample`; `guidance` None: the checkpoint's scale); videos
+    whose sample has no moving point are left out."""
     import numpy as np
 
     from model.evaluate import motion_errors
@@ -49,7 +53,7 @@ def first_frame_errors(model, store: Path, videos: int, sample: int = 0, tempera
         depth = item["depth"].numpy() if item["has_depth"] else None
         image = item["image"].numpy()
         pred = predict_traces(model, image, depth, item["intrinsics"].numpy(), item["instructions"][0],
-                              temperature=temperature)[0]  # (1, K, S+1, 3)
+                              temperature=temperature, guidance=guidance)[0]  # (1, K, S+1, 3)
         target, valid = item["traj"].numpy()[None], item["valid"].numpy()[None]
         visible = item["visible"].numpy()[None]
         target = np.where(visible[..., None], target, np.nan)  # score what forge saw
@@ -77,11 +81,12 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     model, _, _ = load_checkpoint(args.checkpoint)
-    rows = first_frame_errors(model, args.store, args.videos, args.sample, args.temperature)
+    rows = first_frame_errors(model, args.store, args.videos, args.sample, args.temperature, args.guidance)
     for row in rows:
         print(json.dumps({"bench": "fit_check", **row}), flush=True)
     print(json.dumps({"bench": "fit_check", "summary": True, "checkpoint": str(args.checkpoint), "store": str(args.store),
-                      "sample": args.sample, "temperature": args.temperature, "videos": len(rows), **summarise(rows)}),
+                      "sample": args.sample, "temperature": args.temperature,
+                      "guidance": model.cfg.guidance if args.guidance is None else args.guidance, "videos": len(rows), **summarise(rows)}),
           flush=True)
 
 

@@ -78,6 +78,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--execute-mode", choices=("gripper", "object"), default="gripper",
                         help="tracegen execute --mode of every trial: follow the gripper's trace points, or grasp "
                              "the object the trace moves and carry it along its path")
+    parser.add_argument("--guidance", type=float, default=None,
+                        help="classifier-free guidance scale of every prediction, trials and held-out layouts (tracegen "
+                             "predict --guidance; default: the checkpoint's, 1: none)")
     parser.add_argument("--temperature", type=float, default=1.0,
                         help="sampling noise scale of every prediction (tracegen predict --temperature; 0: deterministic)")
     parser.add_argument("--samples", type=int, default=1,
@@ -169,7 +172,7 @@ def heldout_errors(task: str, checkpoints: dict, args, paths, log: Path) -> list
         if not isinstance(checkpoint, Path):  # the oracle has no network
             continue
         model, _, _ = load_checkpoint(checkpoint)
-        rows = first_frame_errors(model, store, args.heldout_layouts)
+        rows = first_frame_errors(model, store, args.heldout_layouts, guidance=args.guidance)
         lines.append({"benchmark": "sim_success", "heldout": True, "task": task, "condition": name, "layouts": len(rows),
                       **summarise(rows)})
     return lines
@@ -202,7 +205,7 @@ def json_lines(trials, args, seconds: float) -> list[dict]:
         "adapt_steps": args.adapt_steps, "batch_size": args.batch_size, "episodes_per_kind": args.episodes_per_kind,
         "target_demos": args.target_demos,
         "human_camera": args.human_camera, "human_depth": args.human_depth, "execute_mode": args.execute_mode,
-        "temperature": args.temperature, "samples": args.samples, "adapt_on_all_demos": args.adapt_on_all_demos,
+        "temperature": args.temperature, "guidance": args.guidance, "samples": args.samples, "adapt_on_all_demos": args.adapt_on_all_demos,
         "wall_seconds": round(seconds, 1),
         "median_predict_ms": _finite(float(sorted(latencies)[len(latencies) // 2]) if latencies else math.nan),
         "goal_a_ge_80": _goal(rate.get("adapted"), lambda a: a >= 0.8),
@@ -296,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                                           progress, paths.logs / f"{task}-evaluate.log", threads=config.threads,
                                           mode=args.execute_mode,
                                           make_predictor=functools.partial(load_predictor, temperature=args.temperature,
-                                                                           samples=args.samples))
+                                                                           samples=args.samples, guidance=args.guidance))
     seconds = time.perf_counter() - started
     report = DemoReport(title="sim_success benchmark", smoke_run=config.quick, settings=vars(args) | {"out": str(args.out)},
                         stage_seconds={"total": seconds}, trials=trials,

@@ -81,10 +81,12 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     return (DemoError, StoreError, ForgeError, ModelError, RobotError)
 
 
-def load_predictor(checkpoint: Path, device: str, temperature: float = 1.0, samples: int = 1) -> Predictor:
+def load_predictor(checkpoint: Path, device: str, temperature: float = 1.0, samples: int = 1,
+                   guidance: float | None = None) -> Predictor:
     """A predictor with the checkpoint loaded once (the same code path as `tracegen predict`); `temperature`
-    scales the sampling noise as `tracegen predict --temperature` does, and `samples` hypotheses are drawn
-    (`tracegen predict --samples`: execute plays the first whose plan passes every check)."""
+    scales the sampling noise as `tracegen predict --temperature` does, `samples` hypotheses are drawn
+    (`tracegen predict --samples`: execute plays the first whose plan passes every check), and `guidance` is
+    the classifier-free guidance scale (`tracegen predict --guidance`; None: the checkpoint's)."""
     from tracegen_cli.commands.predict import PredictRequest, SamplingOptions, _load, run_request
 
     model, checkpoint_id, _seconds = _load(Path(checkpoint), device)
@@ -92,7 +94,7 @@ def load_predictor(checkpoint: Path, device: str, temperature: float = 1.0, samp
     def predict(observation: Observation, seed: int, out: Path):
         request = PredictRequest(observation.image, observation.depth, observation.intrinsics, False,
                                  observation.instruction, out, None)
-        options = SamplingOptions(samples=samples, seed=seed, temperature=temperature)
+        options = SamplingOptions(samples=samples, seed=seed, temperature=temperature, guidance=guidance)
         return run_request(model, checkpoint_id, request, options, device)
 
     return predict
