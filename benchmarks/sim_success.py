@@ -70,8 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--target-demos", type=int, default=5,
                         help="SO-101 (and human) demos per task to adapt on (the paper's five; more shows what the "
                              "architecture can learn of the task when data is not the limit)")
-    parser.add_argument("--human-camera", choices=("handheld", "static"), default="handheld",
-                        help="camera of the human-hand demos (handheld = the paper's phone videos)")
+    parser.add_argument("--human-camera", choices=("handheld", "static", "calibrated"), default="handheld",
+                        help="camera of the human-hand demos (handheld = the paper's phone videos; calibrated = the "
+                             "SO-101's own camera, the view the trials have: the embodiment gap without the view gap)")
     parser.add_argument("--human-depth", action=argparse.BooleanOptionalAction, default=True,
                         help="give the human demos a depth sidecar (--no-human-depth: RGB only, depth from SfM)")
     parser.add_argument("--conditions", default=",".join(CONDITIONS), help="subset of " + ",".join(CONDITIONS))
