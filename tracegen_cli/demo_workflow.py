@@ -405,7 +405,10 @@ def pretrain(config: DemoConfig, paths: DemoPaths, progress: ProgressHook) -> No
 
 def generate_demos(task: str, embodiment: str, folder: Path, episodes: int, seed: int, log_path: Path,
                    camera: str = "static", depth: bool = True, start: str = "park") -> Path:
-    """Render `episodes` demos of one embodiment doing `task` into `folder` with `tracegen sim demos`."""
+    """Render `episodes` demos of one embodiment doing `task` into `folder` with `tracegen sim demos`, emptying
+    it first: a stage reruns when its settings change, and videos left from other settings (another camera or
+    seed writes other file names) would otherwise be forged and trained on beside the new ones."""
+    shutil.rmtree(folder, ignore_errors=True)
     argv = ["sim", "demos", "--task", task, "--embodiment", embodiment, "--episodes", episodes,
             "--camera", camera, "--out", folder, "--seed", seed, "--start", start]
     if not depth:

@@ -152,6 +152,17 @@ def test_target_demos_are_filmed_by_the_camera_the_trials_observe_with(tmp_path,
     assert argv[argv.index("--start") + 1] == "home"  # where every trial starts
 
 
+def test_demo_folders_hold_only_the_videos_of_the_present_settings(tmp_path, monkeypatch):
+    """A demo stage rerun with another camera or seed writes other file names: the old videos must not stay
+    beside the new ones (adapt trains on the whole folder)."""
+    folder, calls = tmp_path / "human_demos", []
+    folder.mkdir()
+    (folder / "place_block-human-calibrated-s70000-000.mp4").write_bytes(b"old settings")
+    monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log: calls.append([str(a) for a in argv]))
+    demo_workflow.generate_demos("place_block", "human", folder, 5, 70000, tmp_path / "log", camera="handheld")
+    assert not folder.exists() and calls[0][calls[0].index("--out") + 1] == str(folder)
+
+
 def test_training_stages_replace_a_stale_checkpoint(tmp_path, monkeypatch):
     """A checkpoint left by other settings or an interrupted run would make `tracegen pretrain`/`adapt` refuse the
     folder: the stage (run only when not done with these settings) starts it afresh."""
