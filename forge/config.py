@@ -47,6 +47,9 @@ class ForgeConfig:
         flow_fallback: points Lucas-Kanade loses follow dense optical flow when the flow's
             forward-backward error is below this many pixels; 0 turns the fallback off (see
             `forge.tracking` for the order of both).
+        reacquire_every: every this many frames, points lost to an occlusion are looked for again by their
+            look in the query frame, and the unseen stretch between is bridged by a straight line (kept
+            unseen: `visible` false, position finite); 0 turns it off (see `forge.reacquire`).
         sfm_max_features: SIFT features per image for the reconstruction.
         sfm_overlap: each image is matched with this many following images.
         sfm_threads: CPU threads for pycolmap (run-only: not in the config hash). 1 makes the reconstruction
@@ -81,6 +84,7 @@ class ForgeConfig:
     fb_threshold: float = 0.5
     still_patch: float = 2.0
     flow_fallback: float = 1.0
+    reacquire_every: int = 4
     sfm_max_features: int = 1024
     sfm_overlap: int = 6
     sfm_threads: int = 1
@@ -111,6 +115,8 @@ class ForgeConfig:
                 raise InputError(f"--{name.replace('_', '-')} {value} must be at least 1; pass a positive integer")
         if self.max_side < 32:
             raise InputError(f"max_side {self.max_side} is below 32 pixels; pass at least 32")
+        if self.reacquire_every < 0:
+            raise InputError(f"reacquire_every {self.reacquire_every} is negative; pass 0 (off) or a frame count")
         if self.sfm_keyframes < 3 or self.bundle_rounds < 0:
             raise InputError(f"sfm_keyframes {self.sfm_keyframes} / bundle_rounds {self.bundle_rounds} must be >= 3 / >= 0")
         if self.lk_window < 5 or self.lk_window % 2 == 0:

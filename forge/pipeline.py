@@ -24,6 +24,7 @@ from forge.errors import InputError, ReconstructionError
 from forge.inputs import VideoSource
 from forge.lift import lift_2d_homography, lift_2d_static, lift_sfm, lift_with_depth
 from forge.odometry import chain_poses, poses_from_depth
+from forge.reacquire import bridge_gaps
 from forge.tracking import GridTracks, LKSettings, query_frames, track_grids
 from store.samples import VideoSamples
 from store.trace import retarget_arc_length
@@ -134,8 +135,9 @@ def _forge_segment(source, decoded, bounds, config, sensor_depth, intrinsics, ca
     started = time.perf_counter()
     grey = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
     queries = query_frames(start, end, config.query_every, config.min_track_frames)
-    settings = LKSettings(config.lk_window, config.lk_levels, config.fb_threshold, config.still_patch, config.flow_fallback)
-    tracks = track_grids(grey, start, queries, config.max_steps, settings)
+    settings = LKSettings(config.lk_window, config.lk_levels, config.fb_threshold, config.still_patch,
+                          config.flow_fallback, config.reacquire_every)
+    tracks = track_grids(grey, start, queries, config.max_steps, settings, colour=frames)
     _add(timings, "track", started)
     motion = _camera_motion(source, decoded, bounds, tracks, config)
     height, width = frames.shape[1:3]
@@ -156,8 +158,10 @@ def _forge_segment(source, decoded, bounds, config, sensor_depth, intrinsics, ca
             raw, visible = lift_with_depth(track, sensor_depth[frames], k, world_to_camera)
         else:
             raw, visible = _lift(track, start, poses, k, depth_source, sensor_depth, scene_points, motion, config)
+        raw, bridged = bridge_gaps(raw, visible)
+        raw = np.where((visible | bridged)[..., None], raw, np.nan)  # unknown values are NaN
         retargeted = retarget_arc_length(raw, visible, width, height, max_steps=config.max_steps)
-        traj = np.where(retargeted.visible[..., None], retargeted.traj, np.nan)  # invalid values are NaN
+        traj = retargeted.traj  # NaN where a step's frames are unknown; bridged steps stay finite, unseen
         pieces.traces.append(traj)
         pieces.valid.append(retargeted.valid)
         pieces.visible.append(retargeted.visible)

@@ -1,6 +1,8 @@
 """2D tracking of the 20x20 query grid: pyramidal Lucas-Kanade, frame to frame, with a
-forward-backward check. A point that fails once is lost for good (never re-seeded), so every trace
-follows one surface point. All grids alive at a frame are tracked in one LK call.
+forward-backward check. A point that fails is never re-seeded on whatever lies there now, so every
+trace follows one surface point; it can only be found again by its own look in the query frame
+(`forge.reacquire`, when `LKSettings.reacquire_every` is set). All grids alive at a frame are tracked
+in one LK call.
 
 LK cannot follow a point on a textureless surface (a plain wall, a table top, a robot's painted
 link): its window has no gradient. Such a point, in this order:
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from forge.reacquire import FrameDescriptors, Reacquirer, find_again
 from store.trace import grid_points
 
 STILL_CAMERA_PX = 0.25  # median LK motion below which the camera counts as still in a frame
@@ -56,13 +59,15 @@ class GridTracks:
 class LKSettings:
     """Lucas-Kanade settings: window side (px), pyramid levels, forward-backward threshold (px); for the
     points LK loses, the still-window rule's grey-level threshold and the dense-flow fallback's
-    forward-backward threshold (px), 0 turning either off (see the module doc)."""
+    forward-backward threshold (px), 0 turning either off (see the module doc); and every how many
+    frames lost points are looked for again (`forge.reacquire`; 0: never)."""
 
     window: int = 11
     levels: int = 3
     fb_threshold: float = 0.5
     still_diff: float = 0.0
     flow_fallback: float = 0.0
+    reacquire_every: int = 0
 
 
 def query_frames(start: int, end: int, every: int, min_frames: int) -> list[int]:
@@ -71,7 +76,8 @@ def query_frames(start: int, end: int, every: int, min_frames: int) -> list[int]
 
 
 def track_grids(
-    grey: np.ndarray, start: int, queries: list[int], max_frames: int, settings: LKSettings
+    grey: np.ndarray, start: int, queries: list[int], max_frames: int, settings: LKSettings,
+    colour: np.ndarray | None = None,
 ) -> list[GridTracks]:
     """Track a grid from each query frame through `grey[q : q + max_frames]`, within `grey`.
 
@@ -80,6 +86,8 @@ def track_grids(
         start: decoded index of grey[0] (query indices are decoded indices).
         queries: decoded query frame indices (ascending).
         max_frames: frames per trace including the query frame.
+        colour: (T, H, W, 3) uint8 frames matching `grey`, for finding lost points again (grey is used
+            when None).
     Returns:
         One `GridTracks` per query frame.
     """
@@ -90,11 +98,32 @@ def track_grids(
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
     params = {"winSize": (settings.window, settings.window), "maxLevel": settings.levels, "criteria": criteria}
     dense = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) if settings.flow_fallback > 0 else None
+    finders: dict[int, Reacquirer] = {}
     for t in range(1, len(grey)):
         live = [(i, tr) for i, tr in enumerate(tracks) if tr.query_frame - start < t < ends[i]]
         if live:
             _step(live, t, start, grey[t - 1], grey[t], params, settings, width, height, dense)
+            if settings.reacquire_every > 0 and t % settings.reacquire_every == 0:
+                _reacquire(live, t, start, grey if colour is None else colour, grid, finders)
     return tracks
+
+
+def _reacquire(live, t, start, colour, grid, finders: dict) -> None:
+    """Look for every live grid's lost points in segment frame t (see `forge.reacquire`)."""
+    descriptors = None
+    for index, track in live:
+        local = t - (track.query_frame - start)
+        lost = np.flatnonzero(~track.visible[:, local])
+        if len(lost) == 0:
+            continue
+        if index not in finders:
+            query = track.query_frame - start
+            finders[index] = Reacquirer(colour[query], grid)
+        if descriptors is None:
+            descriptors = FrameDescriptors(colour[t], finders[index].scale)
+        found, positions = find_again(finders[index], lost, descriptors, colour[t])
+        track.uv[lost[found], local] = positions[found]
+        track.visible[lost[found], local] = True
 
 
 def _new_tracks(query: int, grid: np.ndarray, frames: int) -> GridTracks:

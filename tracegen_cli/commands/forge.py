@@ -2,7 +2,7 @@
 
     tracegen forge VIDEO_DIR --store STORE [--instruction TEXT] [--embodiment human|robot|NAME]
         [--depth auto|sensor|sfm|none] [--camera auto|static|moving] [--query-every N]
-        [--max-steps 128] [--workers N] [--force] [--dry-run]
+        [--max-steps 128] [--reacquire-every 4] [--workers N] [--force] [--dry-run]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def forge_command(
     camera: Annotated[str, typer.Option(help="auto | static | moving.")] = "auto",
     query_every: Annotated[int, typer.Option(help="Lay a new 20x20 grid every N decoded frames.")] = 16,
     max_steps: Annotated[int, typer.Option(help="Frames tracked from each query frame (and retargeted steps), 1..128.")] = 128,
+    reacquire_every: Annotated[int, typer.Option(help="Look for points lost to an occlusion every N frames (0: never; faster on moving cameras).")] = 4,
     workers: Annotated[int, typer.Option(help="Videos forged in parallel (processes).")] = 1,
     sfm_threads: Annotated[int, typer.Option(help="CPU threads per SfM reconstruction (1: repeatable run to run; more: faster, varying).")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Re-forge videos already in the store with these settings.")] = False,
@@ -37,7 +38,7 @@ def forge_command(
     from forge.runner import forge_directory
 
     config = ForgeConfig(depth=depth, camera=camera, query_every=query_every, max_steps=max_steps,
-                         workers=workers, sfm_threads=sfm_threads, force=force, dry_run=dry_run, instruction=instruction,
+                         reacquire_every=reacquire_every, workers=workers, sfm_threads=sfm_threads, force=force, dry_run=dry_run, instruction=instruction,
                          embodiment=embodiment)
     with _ProgressView() as view:
         summary = forge_directory(video_dir, store, config, view.on_event)
