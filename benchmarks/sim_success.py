@@ -107,6 +107,7 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
         TARGET_SEED_BASE,
         adapt_checkpoint,
         cached_stage,
+        forge_settings,
         generate_demos,
         stage_keys,
     )
@@ -137,7 +138,7 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
         out = folder / "checkpoints" / name
         lr = None if scratch else args.finetune_lr
         prior = {"preset": config.preset} if scratch else upstream
-        key = {**prior, **demo_key, "condition": name, "adapt_steps": config.adapt_steps,
+        key = {**prior, **demo_key, "forge": forge_settings(), "condition": name, "adapt_steps": config.adapt_steps,
                "human_camera": args.human_camera, "human_depth": args.human_depth, **({"lr": lr} if lr is not None else {}),
                **({"holdout": False} if args.adapt_on_all_demos else {})}
         cached_stage(paths, f"{task}-{name}", key, lambda d=demos, o=out, s=scratch, r=lr: adapt_checkpoint(
@@ -155,10 +156,11 @@ def heldout_errors(task: str, checkpoints: dict, args, paths, log: Path) -> list
 
     from model.checkpoint import load_checkpoint
     from tracegen_cli.demo_cli import run_command
-    from tracegen_cli.demo_workflow import TARGET_EMBODIMENT, cached_stage, generate_demos
+    from tracegen_cli.demo_workflow import TARGET_EMBODIMENT, cached_stage, forge_settings, generate_demos
 
     folder, store = paths.out / "heldout" / task / "videos", paths.out / "heldout" / task / "store"
-    key = {"task": task, "layouts": args.heldout_layouts, "seed": args.seed, "camera": "calibrated", "start": "home"}
+    key = {"task": task, "layouts": args.heldout_layouts, "seed": args.seed, "camera": "calibrated", "start": "home",
+           "forge": forge_settings()}
 
     def film_and_forge() -> None:
         shutil.rmtree(folder.parent, ignore_errors=True)  # another layout count: start over

@@ -342,12 +342,21 @@ def stage_keys(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task:
     corpus = {"seed": config.seed, "tasks": list(pretrain_tasks), "corpus": [asdict(e) for e in config.corpus]}
     if any(e.other_tasks_only for e in config.corpus):
         corpus["target_task"] = target_task  # which task those entries skip
-    pretrain_key = {**corpus, "preset": config.preset, "pretrain_steps": config.pretrain_steps,
+    forged = {**corpus, "forge": forge_settings()}
+    pretrain_key = {**forged, "preset": config.preset, "pretrain_steps": config.pretrain_steps,
                     "batch_size": config.batch_size}
     targets = {"seed": config.seed, "target_task": target_task, "target_demos": config.target_demos,
                "camera": "calibrated", "start": "home"}
     adapt_key = {**pretrain_key, **targets, "adapt_steps": config.adapt_steps, "scratch": "scratch" in config.conditions}
-    return {"corpus": corpus, "forge": corpus, "pretrain": pretrain_key, "target demos": targets, "adapt": adapt_key}
+    return {"corpus": corpus, "forge": forged, "pretrain": pretrain_key, "target demos": targets, "adapt": adapt_key}
+
+
+def forge_settings() -> dict:
+    """The settings `tracegen forge` runs with here (its defaults): traces, and so every model trained on
+    them, change with them, so the stages after filming are keyed by them too."""
+    from forge.config import ForgeConfig
+
+    return ForgeConfig().hashed()
 
 
 def describe_setup(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task: str) -> list[str]:
