@@ -22,6 +22,7 @@ import datetime
 import errno
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -339,6 +340,30 @@ class TraceStore:
         return f"{VIDEOS}/{video_key}/{FORGE}/{config_hash}"
 
     # ------------------------------------------------------------------ maintenance
+    def remove_video(self, key: str) -> None:
+        """Remove one video (every forge configuration of it) from the store.
+
+        A local store first renames the group out of `videos/` (atomic, so readers see the video whole or
+        not at all) and then deletes it; a remote one deletes each forge group's metadata first, so an
+        interrupted removal leaves no published group behind.
+        """
+        import uuid
+
+        if self.mode != "a":
+            raise StoreWriteError(f"store {self.location} is open read-only; open it with mode='a' to remove videos")
+        if not KEY_PATTERN.fullmatch(str(key)) or key not in self._candidate_keys():
+            raise SchemaError(f"video {key!r} is not in store {self.location}; pass a full key from `tracegen inspect`")
+        if self.backend.is_local:
+            root = Path(self.backend.local_root)
+            doomed = root / STAGING / f"removed-{key[:16]}-{uuid.uuid4().hex[:12]}"
+            doomed.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(root / VIDEOS / key, doomed)
+            self.backend.remove_tree(f"{STAGING}/{doomed.name}")
+            return
+        for config in self.backend.list_dir(f"{VIDEOS}/{key}/{FORGE}"):
+            self.backend.remove_tree(f"{VIDEOS}/{key}/{FORGE}/{config}/zarr.json")
+        self.backend.remove_tree(f"{VIDEOS}/{key}")
+
     def staging_entries(self) -> list[tuple[str, float | None]]:
         """Leftover staging folders (interrupted writes) as (path, modification time)."""
         return [(f"{STAGING}/{name}", self.backend.mtime(f"{STAGING}/{name}")) for name in self.backend.list_dir(STAGING)]

@@ -392,12 +392,32 @@ def generate_corpus(config: DemoConfig, paths: DemoPaths, tasks: tuple[str, ...]
 
 
 def forge_corpus(paths: DemoPaths, tasks: tuple[str, ...], progress: ProgressHook) -> None:
-    """Stage 2: `tracegen forge` each task's videos into the store (already forged videos are skipped)."""
+    """Stage 2: `tracegen forge` each task's videos into the store (already forged videos are skipped: an
+    interrupted stage resumes), then remove the store's videos that are not in the corpus any more: the
+    stage reruns when the corpus settings change, and pretraining reads every video in the store."""
     progress.begin("forge", len(tasks))
     for task in tasks:
         run_command(["forge", paths.corpus / task, "--store", paths.store], paths.logs / "forge.log")
         progress.advance("forge")
+    stale = prune_store(paths.store, [paths.corpus / task for task in tasks])
+    if stale:
+        with open(paths.logs / "forge.log", "a") as log:
+            log.write(f"removed {len(stale)} video(s) of earlier corpus settings from {paths.store}\n")
     progress.end("forge")
+
+
+def prune_store(store_path: Path, folders: list[Path]) -> list[str]:
+    """Remove from the store every video whose file is not under `folders`; returns the removed keys."""
+    from forge.inputs import discover
+    from store.hashing import sha256_of_path
+    from store.trace_store import TraceStore
+
+    present = {sha256_of_path(source.path) for folder in folders if folder.is_dir() for source in discover(folder)}
+    store = TraceStore.open(store_path, mode="a")
+    stale = [key for key in store.keys() if key not in present]
+    for key in stale:
+        store.remove_video(key)
+    return stale
 
 
 def pretrain(config: DemoConfig, paths: DemoPaths, progress: ProgressHook) -> None:

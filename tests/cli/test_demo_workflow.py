@@ -121,6 +121,33 @@ def test_stage_keys_carry_upstream_settings():
     assert all(keys[name] != other_seed[name] for name in keys)
 
 
+def test_stages_after_filming_are_keyed_by_forges_settings(monkeypatch):
+    keys = stage_keys(DemoConfig.full(), ("place_block",), "place_block")
+    monkeypatch.setattr(demo_workflow, "forge_settings", lambda: {"reacquire_every": 0})
+    other = stage_keys(DemoConfig.full(), ("place_block",), "place_block")
+    assert keys["corpus"] == other["corpus"] and keys["target demos"] == other["target demos"]  # films stay
+    assert all(keys[name] != other[name] for name in ("forge", "pretrain", "adapt"))
+
+
+def test_prune_store_removes_the_videos_of_earlier_corpus_settings(tmp_path):
+    from store.hashing import sha256_of_path
+    from store.trace_store import TraceStore
+    from tests.store.conftest import FORGE_ATTRS, make_video_samples, video_attrs
+
+    now, before = tmp_path / "corpus" / "now", tmp_path / "corpus" / "before"
+    keys = {}
+    for folder, name in ((now, "a.mp4"), (now, "b.mp4"), (before, "c.mp4")):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(name.encode() * 100)  # distinct bytes, distinct keys
+        keys[name] = sha256_of_path(folder / name)
+    store = TraceStore.create(tmp_path / "store")
+    for key in keys.values():
+        store.write_video(key, video_attrs(), "0123456789abcdef", FORGE_ATTRS, make_video_samples(num_samples=1))
+    removed = demo_workflow.prune_store(tmp_path / "store", [now])
+    assert removed == [keys["c.mp4"]]
+    assert TraceStore.open(tmp_path / "store").keys() == sorted([keys["a.mp4"], keys["b.mp4"]])
+
+
 def test_config_presets_and_validation():
     quick, full = DemoConfig.quick_run(), DemoConfig.full()
     assert quick.quick and not full.quick

@@ -265,3 +265,28 @@ def test_write_read_round_trip_over_random_shapes(tmp_path_factory):
         assert (read.frame_index is None) == (not keep_frame_index)
 
     round_trip()
+
+
+def test_remove_video_takes_out_every_configuration_and_nothing_else(store_path):
+    store = TraceStore.create(store_path)
+    kept = make_video_samples(num_samples=2)
+    for key in (KEY_A, KEY_B):
+        store.write_video(key, video_attrs(), CFG, FORGE_ATTRS, kept)
+    store.write_video(KEY_A, video_attrs(), "fedcba9876543210", FORGE_ATTRS, make_video_samples(num_samples=1))
+    store.remove_video(KEY_A)
+    assert store.keys() == [KEY_B] and TraceStore.open(store_path).keys() == [KEY_B]
+    assert_samples_equal(kept, store.read_samples(KEY_B))
+    assert not (store_path / "videos" / KEY_A).exists() and store.staging_entries() == []
+    with pytest.raises(SchemaError, match="not in store"):
+        store.remove_video(KEY_A)
+    with pytest.raises(StoreWriteError, match="read-only"):
+        TraceStore.open(store_path).remove_video(KEY_B)
+
+
+def test_remove_video_from_an_fsspec_store():
+    url = "memory://tracegen-tests/remove.zarr"
+    store = TraceStore.create(url)
+    for key in (KEY_A, KEY_C):
+        store.write_video(key, video_attrs(), CFG, FORGE_ATTRS, make_video_samples(num_samples=1))
+    store.remove_video(KEY_C)
+    assert TraceStore.open(url).keys() == [KEY_A]
