@@ -174,10 +174,11 @@ def heldout_errors(task: str, checkpoints: dict, args, paths, log: Path) -> list
     for name, checkpoint in checkpoints.items():
         if not isinstance(checkpoint, Path):  # the oracle has no network
             continue
-        model, _, _ = load_checkpoint(checkpoint)
+        model, _, meta = load_checkpoint(checkpoint)
         rows = first_frame_errors(model, store, args.heldout_layouts, guidance=args.guidance)
+        kept = (meta.get("kept") or {}).get("weights")  # which weights adapt kept (see `tracegen adapt`)
         lines.append({"benchmark": "sim_success", "heldout": True, "task": task, "condition": name, "layouts": len(rows),
-                      **summarise(rows)})
+                      **({"kept": kept} if kept else {}), **summarise(rows)})
     return lines
 
 

@@ -66,7 +66,8 @@ def test_adapt_starts_from_the_base_weights_with_a_fresh_schedule(base, demo_sto
     adapted, original = _weights(tmp_path / "adapted"), _weights(base)
     assert all(torch.allclose(adapted[name], original[name], atol=1e-6) for name in original)
     config = json.loads((tmp_path / "adapted" / "config.json").read_text())
-    assert config["step"] == 2  # a fresh schedule: not BASE_STEP + 2
+    assert config["step"] in (1, 2)  # a fresh schedule (the best of its two scored snapshots), not BASE_STEP + 2
+    assert config["kept"]["weights"] == f"step {config['step']}"  # a tie with the base keeps the adapted weights
     data = config["data"]
     base_id = json.loads((base / "config.json").read_text())["checkpoint_id"]
     assert data["kind"] == "adapt" and data["base_checkpoint_id"] == base_id
@@ -168,3 +169,37 @@ def test_adapt_forges_simulated_demo_videos_then_reuses_them(base, tmp_path):
         assert forge["depth_source"] == "sensor" and forge["config"]["max_side"] == 320
     second = _adapt(base, store, [], tmp_path / "b", "--demos", demos)
     assert second.exit_code == 0 and second.output.count("already forged with these settings") == 3, second.output
+
+
+def _scored_run(base, tmp_path, snapshot_ade: float):
+    """A finished adapt run folder whose best snapshot (the base's weights, perturbed) scored `snapshot_ade`."""
+    import shutil
+
+    from model.checkpoint import load_checkpoint, save_checkpoint
+
+    run = tmp_path / "run"
+    shutil.copytree(base, run)
+    model, cfg, _ = load_checkpoint(base)
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    save_checkpoint(run / "best", model, cfg, 7, {"data": {"kind": "adapt"}, "metrics": {"ade_px": snapshot_ade}})
+    return run
+
+
+@pytest.mark.parametrize("snapshot_ade, base_ade, kept", [
+    (2.0, 2.5, "step 7"),  # adapting helped
+    (1.01, 1.0, "step 7"),  # the base 1 % better: within the margin, the adapted weights stay
+    (1.2, 1.0, "base"),  # the base clearly better: adapting only overfit
+])
+def test_adapt_keeps_the_base_only_when_clearly_better_on_the_held_out_demo(base, tmp_path, snapshot_ade, base_ade, kept):
+    from tracegen_cli.adapt_workflow import keep_the_best
+
+    run = _scored_run(base, tmp_path, snapshot_ade)
+    assert keep_the_best(run, base, {"ade_px": base_ade}) == kept
+    config = json.loads((run / "config.json").read_text())
+    weights, original = _weights(run), _weights(base)
+    same_as_base = all(torch.allclose(weights[name], original[name]) for name in original)
+    assert same_as_base == (kept == "base")
+    assert config["kept"]["weights"] == kept and config["metrics"]["ade_px"] == (base_ade if kept == "base" else snapshot_ade)
+    assert config["step"] == (0 if kept == "base" else 7) and not (run / "best").exists()
+    assert not (run / "train_state.pt").exists()
