@@ -14,9 +14,10 @@ WIDTH, HEIGHT, SIDE = 160, 120, 20
 START, END = np.array([30, 40]), np.array([96, 70])  # the object's top-left corner before and after
 
 
-def _occluded_move(frames: int = 16):
+def _occluded_move(frames: int = 16, flash: int | None = None):
     """A patterned object on a textured table: a plain band covers it (frames 4-9) while it moves from
-    START to END; then the band is gone. Returns colour frames and the object's offset per frame."""
+    START to END; then the band is gone. With `flash`, a copy of the object shows for that one frame elsewhere.
+    Returns colour frames and the object's offset per frame."""
     table = make_texture(4)[100 : 100 + HEIGHT, 200 : 200 + WIDTH]
     rng = np.random.default_rng(1)
     pattern = cv2.resize(rng.integers(0, 256, (5, 5, 3), dtype=np.uint8), (SIDE, SIDE), interpolation=cv2.INTER_NEAREST)
@@ -28,6 +29,8 @@ def _occluded_move(frames: int = 16):
         frame[corner[1] : corner[1] + SIDE, corner[0] : corner[0] + SIDE] = pattern
         if 4 <= t <= 9:
             frame[34:96, 24:122] = (90, 90, 90)  # the occluder covers the whole path
+        if t == flash:
+            frame[4 : 4 + SIDE, 130 : 130 + SIDE] = pattern  # a look-alike for one frame, clear of the band
         colour.append(frame)
         offsets.append(corner - START)
     return np.stack(colour), np.array(offsets, dtype=np.float64)
@@ -58,6 +61,14 @@ def test_an_object_that_moved_behind_an_occluder_is_found_where_it_reappears():
     claimed = track.visible[:, 1:] & found_again
     assert claimed.sum() > on_object.sum() * 5  # background points come back too, once uncovered
     assert error[:, 1:][claimed].max() < 1.5
+
+
+def test_a_look_alike_seen_for_one_frame_is_not_taken_for_the_hidden_object():
+    colour, _ = _occluded_move(flash=6)  # a look at frame 6 (every 2) sees only the look-alike
+    grid = grid_points(WIDTH, HEIGHT)
+    on_object = ((grid >= START + 1) & (grid <= START + SIDE - 2)).all(-1)
+    track = _track(colour, every=2)
+    assert not track.visible[on_object, 5:10].any()  # a match must hold at the next look too
 
 
 def test_bridge_gaps_fills_only_stretches_seen_on_both_sides():
