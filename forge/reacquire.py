@@ -84,7 +84,7 @@ def find_again(reacquirer: Reacquirer, points: np.ndarray, frame: FrameDescripto
     """
     positions = np.full((len(points), 2), np.nan, dtype=np.float32)
     found = np.zeros(len(points), dtype=bool)
-    _screen(reacquirer, points)
+    screen(reacquirer, points)
     candidates = np.flatnonzero(reacquirer.usable[points])
     if len(candidates) == 0:
         return found, positions
@@ -121,17 +121,19 @@ def _unique_matches(templates: np.ndarray, frame: FrameDescriptors) -> tuple[np.
     return accepted, best_rows, best_cols
 
 
-def _screen(reacquirer: Reacquirer, points: np.ndarray) -> None:
+def screen(reacquirer: Reacquirer, points: np.ndarray) -> np.ndarray:
     """Drop for good the points whose look is not unique in their own query frame (a plain floor, a wall):
-    no later frame would place them, and looking costs time at every look."""
+    no later frame would place them, and looking costs time at every look. Returns the `points` still worth
+    looking for."""
     fresh = points[reacquirer.usable[points] & ~reacquirer.screened[points]]
     if len(fresh) == 0:
-        return
+        return points[reacquirer.usable[points]]
     if reacquirer.query_descriptors is None:
         reacquirer.query_descriptors = FrameDescriptors(reacquirer.query_colour, reacquirer.scale)
     unique, _, _ = _unique_matches(reacquirer.templates[fresh], reacquirer.query_descriptors)
     reacquirer.usable[fresh[~unique]] = False
     reacquirer.screened[fresh] = True
+    return points[reacquirer.usable[points]]
 
 
 def _apart(found: np.ndarray, positions: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from forge.reacquire import FrameDescriptors, Reacquirer, find_again
+from forge.reacquire import FrameDescriptors, Reacquirer, find_again, screen
 from store.trace import grid_points
 
 STILL_CAMERA_PX = 0.25  # median LK motion below which the camera counts as still in a frame
@@ -119,6 +119,9 @@ def _reacquire(live, t, start, colour, grid, finders: dict) -> None:
         if index not in finders:
             query = track.query_frame - start
             finders[index] = Reacquirer(colour[query], grid)
+        lost = screen(finders[index], lost)  # only points with a unique look: the frame is matched only for them
+        if len(lost) == 0:
+            continue
         if descriptors is None:
             descriptors = FrameDescriptors(colour[t], finders[index].scale)
         found, positions = find_again(finders[index], lost, descriptors, colour[t])

@@ -98,8 +98,8 @@ def _render(result) -> None:
             line += f" (base model: ADE {result.base_metrics['ade_px']:.2f} px, FDE {result.base_metrics['fde_px']:.2f} px)"
         console.print(line)
     if result.kept == "base":
-        console.print("[yellow]kept the base model's weights: no training snapshot beat it on the held-out demo "
-                      "(these demos add nothing it did not already predict; try more or other demos)[/]")
+        console.print("[yellow]kept the base model's weights: they scored clearly better on the held-out demo than "
+                      "every training snapshot (these demos add nothing it did not already predict; try more or other demos)[/]")
     elif result.kept != "last":
         console.print(f"kept the snapshot of {result.kept}, the best on the held-out demo", highlight=False)
     console.print(f"wrote checkpoint {result.checkpoint} (id {config['checkpoint_id']})", highlight=False)
