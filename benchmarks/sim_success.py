@@ -209,7 +209,7 @@ def json_lines(trials, args, seconds: float) -> list[dict]:
         "adapt_steps": args.adapt_steps, "batch_size": args.batch_size, "episodes_per_kind": args.episodes_per_kind,
         "target_demos": args.target_demos,
         "human_camera": args.human_camera, "human_depth": args.human_depth, "execute_mode": args.execute_mode,
-        "temperature": args.temperature, "guidance": args.guidance, "samples": args.samples, "adapt_on_all_demos": args.adapt_on_all_demos,
+        "temperature": args.temperature, "guidance": "the checkpoint's" if args.guidance is None else args.guidance, "samples": args.samples, "adapt_on_all_demos": args.adapt_on_all_demos,
         "wall_seconds": round(seconds, 1),
         "median_predict_ms": _finite(float(sorted(latencies)[len(latencies) // 2]) if latencies else math.nan),
         "goal_a_ge_80": _goal(rate.get("adapted"), lambda a: a >= 0.8),

@@ -157,6 +157,11 @@ class DemoConfig:
         if leaking:
             raise DemoError(f"corpus entry {leaking[0].folder_name}: target-robot footage in pretraining must be "
                             "other_tasks_only (the target task's SO-101 demos are what adapt learns from)")
+        folders = [e.folder_name for e in self.corpus]
+        shared = next((name for name in folders if folders.count(name) > 1), None)
+        if shared:
+            raise DemoError(f"two corpus entries render into the same folder {shared} (they differ only in start or "
+                            "episodes); merge them into one entry")
         if self.execute_mode not in ("gripper", "object"):
             raise DemoError(f"execute_mode {self.execute_mode!r}: pick gripper or object")
         unknown = [c for c in self.conditions if c not in CONDITIONS]

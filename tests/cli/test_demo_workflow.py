@@ -247,3 +247,14 @@ def test_target_robot_footage_of_the_target_task_is_refused():
     leaking = DemoConfig.full(corpus=(CorpusEntry("so101", "calibrated", True, 2),))
     with pytest.raises(DemoError, match="so101_calibrated.*other_tasks_only"):
         leaking.validate()
+
+
+def test_two_corpus_entries_in_one_folder_are_refused():
+    """Entries differing only in start (or episodes) would render into one folder, the second over the first."""
+    from tracegen_cli.demo_workflow import CorpusEntry
+
+    clash = DemoConfig.full(corpus=(CorpusEntry("human", "static", True, 2),
+                                    CorpusEntry("human", "static", True, 3, start="home")))
+    with pytest.raises(DemoError, match="same folder human_static"):
+        clash.validate()
+    DemoConfig.full(corpus=(CorpusEntry("human", "static", True, 2), CorpusEntry("human", "static", False, 3))).validate()

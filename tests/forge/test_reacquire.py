@@ -71,6 +71,16 @@ def test_a_look_alike_seen_for_one_frame_is_not_taken_for_the_hidden_object():
     assert not track.visible[on_object, 5:10].any()  # a match must hold at the next look too
 
 
+def test_two_points_found_on_one_spot_are_both_dropped():
+    """Grid points lie a grid spacing apart: two found within CLASH_PX of each other claim one surface twice."""
+    from forge.reacquire import CLASH_PX, _apart
+
+    positions = np.array([[10.0, 10.0], [10.0 + CLASH_PX / 2, 10.0], [40.0, 10.0], [10.0, 11.0]])
+    found = np.array([True, True, True, False])  # the last one, not found, clashes with nothing
+    assert _apart(found, positions).tolist() == [False, False, True, False]
+    assert _apart(np.array([True, False, True, False]), positions).tolist() == [True, False, True, False]
+
+
 def test_bridge_gaps_fills_only_stretches_seen_on_both_sides():
     raw = np.full((2, 7, 3), np.nan)
     visible = np.zeros((2, 7), dtype=bool)
