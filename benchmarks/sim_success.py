@@ -193,7 +193,8 @@ def json_lines(trials, args, seconds: float) -> list[dict]:
         lines.append({"benchmark": "sim_success", "task": row.task, "condition": row.condition,
                       "successes": row.successes, "trials": row.trials, "rate": row.rate,
                       "stage_failures": row.failures_by_error, "median_predict_ms": _finite(row.median_predict_ms),
-                      "median_goal_cm": _finite(row.median_goal_cm), "median_start_goal_cm": _finite(row.median_start_goal_cm)})
+                      "median_goal_cm": _finite(row.median_goal_cm), "median_start_goal_cm": _finite(row.median_start_goal_cm),
+                      "median_travel": _finite(row.median_travel), "median_off_line_cm": _finite(row.median_off_line_cm)})
     totals = condition_totals(trials)
     latencies = [t.predict_ms for t in trials if math.isfinite(t.predict_ms)]
     for name, total in totals.items():

@@ -38,6 +38,10 @@ class TrialRecord:
             leaves), centimetres; NaN if unknown.
         goal_cm: how far it is after execution (objects settled), centimetres: graded where `success` is
             all or nothing; NaN if unknown.
+        travel: how far along the line from where the object stood to its goal it went, as a fraction of
+            that line (1: reached the goal's centre, 0: not moved, below 0: moved away); NaN if unknown.
+        off_line_cm: how far the object ended off that line, centimetres: with `travel` it tells a miss
+            that fell short from one that went the wrong way; NaN if unknown.
     """
 
     task: str
@@ -50,6 +54,8 @@ class TrialRecord:
     executed_error_px: float = math.nan
     start_goal_cm: float = math.nan
     goal_cm: float = math.nan
+    travel: float = math.nan
+    off_line_cm: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,8 @@ class SuccessRow:
     median_predict_ms: float
     median_goal_cm: float = math.nan
     median_start_goal_cm: float = math.nan
+    median_travel: float = math.nan
+    median_off_line_cm: float = math.nan
 
     @property
     def rate(self) -> float:
@@ -101,7 +109,8 @@ def success_table(trials: Sequence[TrialRecord]) -> list[SuccessRow]:
         trials: trial records.
     Returns:
         Rows with successes, trial counts, stage failures, the median prediction latency (ms) and the
-        median distance of the object from its goal after and before the trials (cm).
+        median distance of the object from its goal after and before the trials (cm), and the median share
+        of the way it went and distance off that way (`TrialRecord.travel`, `off_line_cm`).
     """
     groups: dict[tuple[str, str], list[TrialRecord]] = {}
     for trial in trials:
@@ -119,6 +128,8 @@ def success_table(trials: Sequence[TrialRecord]) -> list[SuccessRow]:
                 median_predict_ms=float(np.median(latencies)) if latencies else math.nan,
                 median_goal_cm=_median([t.goal_cm for t in members]),
                 median_start_goal_cm=_median([t.start_goal_cm for t in members]),
+                median_travel=_median([t.travel for t in members]),
+                median_off_line_cm=_median([t.off_line_cm for t in members]),
             )
         )
     return rows
@@ -239,10 +250,13 @@ def render_markdown(report: DemoReport) -> str:
 
 
 def _goal_note(trial: TrialRecord) -> str:
-    """`", 3.2 cm from the goal (9.8 before)"`, or "" when the distances are unknown."""
+    """`", 3.2 cm from the goal (9.8 before), 70 % of the way, 1.1 cm off it"`, or "" when the distances are
+    unknown (the way's part left out when unknown)."""
     if not (math.isfinite(trial.goal_cm) and math.isfinite(trial.start_goal_cm)):
         return ""
-    return f", {trial.goal_cm:.1f} cm from the goal ({trial.start_goal_cm:.1f} before)"
+    way = (f", {100 * trial.travel:.0f} % of the way, {trial.off_line_cm:.1f} cm off it"
+           if math.isfinite(trial.travel) and math.isfinite(trial.off_line_cm) else "")
+    return f", {trial.goal_cm:.1f} cm from the goal ({trial.start_goal_cm:.1f} before){way}"
 
 
 def render_html(report: DemoReport) -> str:

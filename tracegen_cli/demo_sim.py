@@ -60,6 +60,10 @@ class SimTrialWorld:
         """Metres the task's object is from its goal now (call `success` first after a trial: it settles)."""
         return float(self.world.goal_distance())
 
+    def goal_offset(self) -> np.ndarray:
+        """What still separates the task's object from its goal now, metres (after `success`, as above)."""
+        return self.world.goal_offset()
+
     def close(self) -> None:
         self.world.close()
 

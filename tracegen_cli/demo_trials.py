@@ -10,6 +10,7 @@ A trial keeps every file it used in its folder (`image.png`, `depth.npz`, `intri
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -62,6 +63,8 @@ class TrialWorld(Protocol):
     def success(self) -> bool: ...
 
     def goal_distance(self) -> float: ...
+
+    def goal_offset(self) -> np.ndarray: ...
 
     def close(self) -> None: ...
 
@@ -189,6 +192,7 @@ def run_trial(world: TrialWorld, predictor: Predictor, task: str, condition: str
     its goal, before and after), draw the overlay."""
     record = TrialRecord(task=task, condition=condition, seed=seed, success=False)
     record.start_goal_cm = 100.0 * world.goal_distance()
+    offset_before = world.goal_offset()
     observation = world.observe()
     write_observation(observation, folder)
     (folder / "plan.npz").unlink(missing_ok=True)  # a plan left by an earlier run of this trial is not this one's
@@ -203,10 +207,29 @@ def run_trial(world: TrialWorld, predictor: Predictor, task: str, condition: str
         logger.debug("trial %s/%s/%d failed: %s", task, condition, seed, record.error)
     record.success = bool(world.success())
     record.goal_cm = 100.0 * world.goal_distance()
+    record.travel, off_line = travel_along(offset_before, world.goal_offset())
+    record.off_line_cm = 100.0 * off_line
     if trace is not None:
         trace = _executed_hypothesis(trace, folder / "plan.npz")
         record.overlay, record.executed_error_px = _overlay(observation, trace, executed, task, condition, seed, report_dir)
     return record
+
+
+def travel_along(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
+    """How far an object went along the line from where it stood to its goal, and how far off that line it
+    ended, from what separated it from the goal before and after (`goal_offset` vectors, metres).
+
+    Returns:
+        (fraction of the line covered: 1 reached the goal's centre, 0 did not move, below 0 moved away; metres
+        off the line). NaN, NaN when the object started at its goal.
+    """
+    before, after = np.asarray(before, dtype=np.float64), np.asarray(after, dtype=np.float64)
+    length = float(np.linalg.norm(before))
+    if not length > 1e-9:
+        return math.nan, math.nan
+    unit = before / length
+    moved = before - after  # the goal stays put: what the offset lost, the object travelled
+    return float(moved @ unit) / length, float(np.linalg.norm(after - (after @ unit) * unit))
 
 
 def _executed_hypothesis(trace, plan_path: Path):

@@ -16,7 +16,7 @@ import numpy as np
 from robot.sim.cameras import intrinsics_matrix, sample_camera, world_to_camera
 from robot.sim.render import FrameRenderer
 from robot.sim.servo_backend import MujocoServoBackend
-from robot.sim.tasks import INSTRUCTIONS, goal_distance, sample_layout, task_success
+from robot.sim.tasks import INSTRUCTIONS, goal_distance, goal_offset, sample_layout, task_success
 from robot.sim.world import build_scene
 
 
@@ -148,6 +148,11 @@ class SimArmWorld:
         """Metres the task's object is from its goal now (`robot.sim.tasks.goal_distance`)."""
         self.scene.forward()
         return goal_distance(self.task, self.scene.model, self.scene.data, self.layout.params)
+
+    def goal_offset(self) -> np.ndarray:
+        """What still separates the task's object from its goal now, metres (`robot.sim.tasks.goal_offset`)."""
+        self.scene.forward()
+        return goal_offset(self.task, self.scene.model, self.scene.data)
 
     def close(self) -> None:
         """Free the renderer."""

@@ -177,6 +177,18 @@ def handle_offset() -> np.ndarray:
     return np.array([-0.092, 0.0, 0.045])
 
 
+def goal_offset(task: str, model, data) -> np.ndarray:
+    """What still separates the task's object from its goal, metres: the horizontal vector (2,) from the
+    object's centre to the goal's centre (place_block / ball_in_bin / sweep), or the drawer's slide still
+    to go (1,), negative once past the mark (open_drawer / close_drawer). Its change over a trial is how
+    the object moved, in the goal's terms (see `tracegen_cli.demo_trials.travel_along`)."""
+    if task in ("open_drawer", "close_drawer"):
+        opening = float(data.qpos[model.joint("drawer").qposadr[0]])
+        return np.array([DRAWER_OPEN_M - opening if task == "open_drawer" else opening - DRAWER_CLOSED_M])
+    item, goal = {"place_block": ("block", "region"), "ball_in_bin": ("ball", "bin")}.get(task, ("item", "target"))
+    return np.array(data.body(goal).xpos[:2] - data.body(item).xpos[:2], dtype=np.float64)
+
+
 def goal_distance(task: str, model, data, params: dict[str, float]) -> float:
     """How far the current object state is from the task's goal, metres (0: exactly there).
 
@@ -187,11 +199,8 @@ def goal_distance(task: str, model, data, params: dict[str, float]) -> float:
       the square / bin / target circle (success needs it within about 4.5 / 5 / 4.5 cm).
     * open_drawer / close_drawer: how much further the drawer must slide (0 once the success check holds).
     """
-    if task in ("open_drawer", "close_drawer"):
-        opening = float(data.qpos[model.joint("drawer").qposadr[0]])
-        return max(0.0, DRAWER_OPEN_M - opening) if task == "open_drawer" else max(0.0, opening - DRAWER_CLOSED_M)
-    item, goal = {"place_block": ("block", "region"), "ball_in_bin": ("ball", "bin")}.get(task, ("item", "target"))
-    return float(np.linalg.norm(data.body(item).xpos[:2] - data.body(goal).xpos[:2]))
+    offset = goal_offset(task, model, data)
+    return max(0.0, float(offset[0])) if task in ("open_drawer", "close_drawer") else float(np.linalg.norm(offset))
 
 
 def task_success(task: str, model, data, params: dict[str, float]) -> bool:

@@ -61,3 +61,4 @@ def test_the_scripted_demos_exact_trace_completes_the_task(task, mode, tmp_path)
         trial.close()
     assert record.error == "" and record.success, (tmp_path / "execute.log").read_text()[-2000:]
     assert record.goal_cm < 0.5 * record.start_goal_cm  # the graded measure agrees: the object went most of the way
+    assert record.travel > 0.5 and record.off_line_cm < record.start_goal_cm / 2  # along the way to the goal

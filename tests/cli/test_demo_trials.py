@@ -50,6 +50,9 @@ class FakeWorld:
     def goal_distance(self) -> float:  # metres: servo 3's raw distance from its goal, 1 raw step = 0.1 mm
         return abs(self.backend.position[3] - 3000) / 10000.0
 
+    def goal_offset(self) -> np.ndarray:  # the same, signed: servo 3's raw steps still to turn
+        return np.array([3000 - self.backend.position[3]]) / 10000.0
+
     def close(self) -> None:
         self.closed = True
 
@@ -124,6 +127,8 @@ def test_trials_execute_through_the_pty_emulator_and_record_everything(tmp_path)
     assert all(r.success and not r.error and r.predict_ms == 4.0 for r in adapted)
     assert all(r.start_goal_cm == pytest.approx(9.52) and r.goal_cm < 0.02 for r in adapted)  # from 2048 to 3000
     assert all(r.start_goal_cm == r.goal_cm == pytest.approx(9.52) for r in scratch)  # no plan: nothing moved
+    assert all(r.travel == pytest.approx(1.0, abs=0.01) and r.off_line_cm < 0.02 for r in adapted)
+    assert all(r.travel == 0.0 for r in scratch)
     assert len(executed) == 2 and all(p.startswith("/dev/") for p in executed)  # a real pty each time
     assert all(not r.success and "no model.safetensors" in r.error for r in scratch)  # failure, not a crash
     assert all(w.closed for w in worlds) and len(worlds) == 4
@@ -134,3 +139,16 @@ def test_trials_execute_through_the_pty_emulator_and_record_everything(tmp_path)
     assert (tmp_path / "report" / adapted[0].overlay).is_file() and adapted[0].overlay.startswith("overlays/")
     assert np.isfinite(adapted[0].executed_error_px)  # the tool path was recorded during execution
     assert bars.events[0] == ("begin", "evaluate reach", 4) and bars.events[-1] == ("end", "evaluate reach")
+
+
+def test_travel_along_splits_what_the_object_did_into_along_and_off_the_way():
+    """Analytic: the goal 10 cm ahead (+x); the object moved 7 cm ahead and 2 cm to the side."""
+    from tracegen_cli.demo_trials import travel_along
+
+    before = np.array([0.10, 0.0])
+    assert travel_along(before, before - [0.07, 0.02]) == pytest.approx((0.7, 0.02))
+    assert travel_along(before, before) == (0.0, 0.0)  # not moved
+    assert travel_along(before, [0.13, 0.0]) == pytest.approx((-0.3, 0.0))  # moved away
+    assert travel_along(before, [-0.02, 0.0]) == pytest.approx((1.2, 0.0))  # overshot
+    assert travel_along(np.array([0.02]), np.array([0.005]))[0] == pytest.approx(0.75)  # a drawer's slide
+    assert all(np.isnan(travel_along(np.zeros(2), before)))  # started at the goal: no way to speak of

@@ -12,7 +12,7 @@ from robot.sim.demonstrator import make_plan, run_plan, sample_style
 from robot.sim.embodiments import EMBODIMENTS
 from robot.sim.episode import EpisodeConfig, generate_episode
 from robot.sim.errors import SimConfigError
-from robot.sim.tasks import DRAWER_OPEN_M, TASKS, goal_distance, sample_layout, task_success
+from robot.sim.tasks import DRAWER_OPEN_M, TASKS, goal_distance, goal_offset, sample_layout, task_success
 from robot.sim.world import build_scene
 from robot.sim.writer import generate_demos, write_episode
 from tracegen_cli.commands.sim import TASK_NAMES
@@ -150,6 +150,7 @@ def test_goal_distance_is_how_far_the_object_has_left_to_go():
         scene.data.qpos[adr: adr + 3] = [*(region[:2] + offset), block[2]]
         scene.forward()
         assert goal_distance("place_block", scene.model, scene.data, layout.params) == pytest.approx(distance, abs=1e-9)
+        np.testing.assert_allclose(goal_offset("place_block", scene.model, scene.data), -offset, atol=1e-9)  # block -> square
     assert task_success("place_block", scene.model, scene.data, layout.params)
 
     rng = np.random.default_rng(0)
@@ -160,6 +161,7 @@ def test_goal_distance_is_how_far_the_object_has_left_to_go():
         scene.data.qpos[adr] = opening
         scene.forward()
         assert goal_distance("open_drawer", scene.model, scene.data, layout.params) == pytest.approx(distance)
+        assert goal_offset("open_drawer", scene.model, scene.data)[0] == pytest.approx(DRAWER_OPEN_M - opening)  # < 0 past it
 
 
 def test_bad_options_name_the_value_and_the_fix(tmp_path):
