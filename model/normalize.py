@@ -5,6 +5,13 @@ A trace `(u, v, z)` (pixels of a W x H image, metres) becomes
   delta  = (du / (0.05 W), dv / (0.05 H), dz / 0.04 m), clamped to +-1   one row per step
 so the network sees resolution-free numbers of order one (DESIGN.md section 5). Integration
 (`deltas_to_traj`) is the inverse, exact wherever no delta was clamped.
+
+A trace shorter than the model's horizon ended because its scene came to rest (the speed retargeting adds
+a step only when something moves) or its shot ended: its points are held where they ended, zero deltas
+the network learns (the published TraceGen fills a trace past its end with its last value too). Masking
+those steps instead left them untrained, and predictions drifted there, back from where the object was
+put down (measured on 20 unseen `place_block` layouts: the carried block 0.79 of the way to the square at
+the step the true trace ended, 0.62 at the horizon's end, which execute plays).
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ def traj_to_deltas(
     Returns:
         start (K, 3) float32 (z 0 where unknown), deltas (K, steps, 3) float32 in [-1, 1] (0 where
         masked), mask (K, steps, 3) bool: true where the delta is a real target (both ends valid and
-        finite; the z channel only where both ends have a depth).
+        finite; the z channel only where both ends have a depth), and after the last valid step, where
+        the point is known there (it is held: a zero delta).
     """
     traj = np.asarray(traj, dtype=np.float64)[:, : steps + 1]  # (K, steps+1, 3)
     step_valid = np.asarray(valid, dtype=bool)[: steps + 1]
@@ -48,6 +56,13 @@ def traj_to_deltas(
     mask = np.isfinite(raw) & pair_valid[None, :, None]  # (K, steps, 3)
     mask[..., :2] &= mask[..., :2].all(-1, keepdims=True)  # u and v stand or fall together
     deltas = np.where(mask, np.clip(np.nan_to_num(raw), -DELTA_CLAMP, DELTA_CLAMP), 0.0)
+    real = np.flatnonzero(step_valid)
+    if len(real) and real[-1] < steps:  # ended inside the horizon: held there from its last valid step on
+        last = int(real[-1])
+        known = np.isfinite(traj[:, last])  # (K, 3)
+        known[:, :2] &= known[:, :2].all(-1, keepdims=True)
+        mask[:, last:] = known[:, None, :]
+        deltas[:, last:] = 0.0
     start = np.stack([(traj[:, 0, 0] + 0.5) / width, (traj[:, 0, 1] + 0.5) / height, traj[:, 0, 2]], -1)
     start = np.nan_to_num(start, nan=0.0)  # (K, 3)
     return start.astype(np.float32), deltas.astype(np.float32), mask

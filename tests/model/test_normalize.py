@@ -29,14 +29,27 @@ def test_round_trip_is_exact_on_valid_steps():
     np.testing.assert_allclose(start[:, :2], (traj[:, 0, :2] + 0.5) / [160, 120], atol=1e-6)
 
 
-def test_padded_steps_and_missing_depth_are_masked():
+def test_a_trace_that_ended_is_held_where_it_ended_and_missing_depth_is_masked():
     traj, valid = _trace(valid_steps=5, with_z=False)
+    traj[7, 5] = np.nan  # point 7 is unknown at the last valid step: nothing to hold it at
     _, deltas, mask = traj_to_deltas(traj, valid, 160, 120, steps=8)
-    assert mask[:, :5, :2].all() and not mask[:, 5:].any()  # step l is real when steps l-1 and l are
+    assert mask[:, :4, :2].all()  # step l is real when steps l-1 and l are
+    held = np.delete(np.arange(400), 7)
+    assert mask[held, 5:, :2].all() and (deltas[:, 5:] == 0).all()  # after the end: zero deltas, trained
+    assert not mask[7, 4:].any()
     assert not mask[..., 2].any()
     assert (deltas[~mask] == 0).all() and np.isfinite(deltas).all()
     back = deltas_to_traj(torch.from_numpy(np.zeros((400, 3), np.float32)), torch.from_numpy(deltas), 160, 120, False)
     assert torch.isnan(back[..., 2]).all()
+
+
+def test_a_trace_as_long_as_the_horizon_holds_nothing():
+    traj, valid = _trace(valid_steps=8)
+    _, _, full = traj_to_deltas(traj, valid, 160, 120, steps=8)
+    assert full.all()
+    longer, longer_valid = _trace(steps=12, valid_steps=10)
+    _, deltas, mask = traj_to_deltas(longer, longer_valid, 160, 120, steps=8)  # cut to the horizon, not ended
+    assert mask.all() and (np.abs(deltas[:, -1]) > 0).any()
 
 
 def test_large_steps_are_clamped_to_one():
