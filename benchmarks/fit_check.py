@@ -4,7 +4,10 @@ For each video of a store (or the first `--videos`), one sample (`--sample`: the
 lies ahead, as in a trial; or a later one) is predicted from its image, depth and instruction, and
 scored over its moving points against the forged trace (`model.evaluate.motion_errors`: a point moves
 when it leaves its start by 1 % of the image side). A model that does not beat staying still on its own
-training data underfits; one that does but fails on held-out scenes does not generalise.
+training data underfits; one that does but fails on held-out scenes does not generalise. For the points
+that truly end far from where they started (the carried object: the arm comes back), it also scores how
+far along their true way the prediction takes them, at the step the true trace ends and at the horizon's
+end, the step execute plays (`end_travel`).
 
 Run: .venv/bin/python benchmarks/fit_check.py --checkpoint CKPT --store STORE [--videos 40] [--sample 0] [--guidance 2]
 Prints one JSON object per line: one per video, then the mean.
@@ -58,19 +61,49 @@ def first_frame_errors(model, store: Path, videos: int, sample: int = 0, tempera
         visible = item["visible"].numpy()[None]
         target = np.where(visible[..., None], target, np.nan)  # score what forge saw
         errors = motion_errors(pred, target, valid, np.array([max(image.shape[:2])]))
+        travel = end_travel(np.asarray(pred)[0], target[0], valid[0], max(image.shape[:2]))
         if errors["moving_points"]:
-            rows.append({"video": key[:12], **{k: round(v, 2) if isinstance(v, float) else v for k, v in errors.items()}})
+            rows.append({"video": key[:12], **{k: round(v, 2) if isinstance(v, float) else v for k, v in errors.items()},
+                         **dict(zip(TRAVEL_KEYS, [round(t, 3) for t in travel] if travel else (None, None), strict=True))})
     return rows
 
 
-SUMMARY_KEYS = ("ade_moving_px", "still_ade_moving_px", "fde_moving_px", "still_fde_moving_px")
+FAR_FRACTION = 0.08  # a point ending this share of the image side from its start is carried, not passing
+TRAVEL_KEYS = ("travel_true_end", "travel_horizon")
+
+
+def end_travel(pred, target, valid, side: float) -> tuple[float, float] | None:
+    """How far along their true way (start to the true trace's last step) the prediction takes the points
+    that truly end at least `FAR_FRACTION` of the image side from where they started, as a fraction of
+    that way (1: all the way), in pixels: (at the step the true trace ends, at the prediction's last step);
+    None when no point ends that far.
+
+    Args:
+        pred, target: (K, S+1, 3) `(u, v, z)` traces (target NaN where unknown); valid: (S+1,) the target's
+            real steps; side: the image's longer side, pixels.
+    """
+    import numpy as np
+
+    last = int(np.flatnonzero(valid)[-1])
+    true = target[:, last, :2] - target[:, 0, :2]  # (K, 2)
+    far = np.linalg.norm(np.nan_to_num(true, nan=0.0), axis=1) > FAR_FRACTION * side
+    if not far.any():
+        return None
+    way = true[far].mean(0)
+    length = float(np.linalg.norm(way))
+    along = lambda step: float((pred[far, step, :2] - pred[far, 0, :2]).mean(0) @ way) / length**2  # noqa: E731
+    return along(last), along(pred.shape[1] - 1)
+
+
+SUMMARY_KEYS = ("ade_moving_px", "still_ade_moving_px", "fde_moving_px", "still_fde_moving_px", *TRAVEL_KEYS)
 
 
 def summarise(rows: list[dict]) -> dict:
-    """The mean of each `SUMMARY_KEYS` error over `rows` (None when there are none)."""
+    """The mean of each `SUMMARY_KEYS` figure over the `rows` that have it (None when none has)."""
     import numpy as np
 
-    return {k: round(float(np.nanmean([r[k] for r in rows])), 2) if rows else None for k in SUMMARY_KEYS}
+    values = {k: [r[k] for r in rows if r.get(k) is not None] for k in SUMMARY_KEYS}
+    return {k: round(float(np.mean(v)), 2) if v else None for k, v in values.items()}
 
 
 def main(argv=None) -> None:
