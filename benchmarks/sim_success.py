@@ -57,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--adapt-steps", type=int, default=300)
     parser.add_argument("--finetune-lr", type=float, default=None,
                         help="peak learning rate of the adapted conditions (default: tracegen adapt's)")
+    parser.add_argument("--adapt-replay", type=float, default=0.0, metavar="SHARE",
+                        help="share of each adapt batch replayed from the pretraining corpus (tracegen adapt --replay; 0: off)")
     parser.add_argument("--adapt-on-all-demos", action="store_true",
                         help="adapt (and train scratch) on all five demos: tracegen adapt --no-holdout, so no held-out "
                              "demo score in the logs (the --heldout-layouts scores remain)")
@@ -137,13 +139,14 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
             continue
         out = folder / "checkpoints" / name
         lr = None if scratch else args.finetune_lr
+        replay = 0.0 if scratch else args.adapt_replay  # the from-scratch control sees the demos alone
         prior = {"preset": config.preset} if scratch else upstream
         key = {**prior, **demo_key, "forge": forge_settings(), "condition": name, "adapt_steps": config.adapt_steps,
                "human_camera": args.human_camera, "human_depth": args.human_depth, **({"lr": lr} if lr is not None else {}),
-               **({"holdout": False} if args.adapt_on_all_demos else {})}
-        cached_stage(paths, f"{task}-{name}", key, lambda d=demos, o=out, s=scratch, r=lr: adapt_checkpoint(
+               **({"holdout": False} if args.adapt_on_all_demos else {}), **({"replay": replay} if replay else {})}
+        cached_stage(paths, f"{task}-{name}", key, lambda d=demos, o=out, s=scratch, r=lr, p=replay: adapt_checkpoint(
             base, d, o, config.adapt_steps, log, paths.out / "demo_store", from_scratch=s, device=config.device,
-            seed=args.seed, threads=config.threads, lr=r, holdout=not args.adapt_on_all_demos))
+            seed=args.seed, threads=config.threads, lr=r, holdout=not args.adapt_on_all_demos, replay=p))
         checkpoints[name] = out
     return {name: checkpoints[name] for name in conditions if name in checkpoints}
 

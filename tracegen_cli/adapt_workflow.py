@@ -8,6 +8,8 @@ section 2: only the CLI imports both). Fine-tuning is `model.train.train` starte
 Five clips are few, so the defaults differ from pre-training: a lower learning rate (3e-4; 1e-3 from
 scratch, the pre-training default), a short warm-up, a fast EMA, stronger crop/scale and colour
 jitter, and no horizontal flips (a mirrored robot does not exist and "left" would become "right").
+With `replay`, part of every batch comes from the base's own pretraining videos (its store, less its
+validation videos), so the model learns the demos without unlearning what the base knew.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class AdaptConfig:
         device: "auto", "cpu" or "cuda".
         threads: torch CPU threads (0 keeps torch's default).
         eval_samples: validation samples scored at the end.
+        replay: share (0 <= replay < 1) of the training draws taken from the base's pretraining videos.
+        replay_store: the store replayed (default: the one the base's config.json names).
     """
 
     base: Path
@@ -76,6 +80,8 @@ class AdaptConfig:
     device: str = "auto"
     threads: int = 0
     eval_samples: int = 64
+    replay: float = 0.0
+    replay_store: Path | None = None
 
     @property
     def store_location(self) -> Path:
@@ -271,6 +277,52 @@ def split_demos(keys: list[str], holdout: bool, seed: int) -> tuple[list[str], l
     return split_keys(keys, 1.0 / len(keys), seed=seed)
 
 
+class ReplayMix:
+    """The demos and a replayed set in one dataset: the demos repeated over the first `demo_items` indices, so
+    that a uniform draw (train's permutation walk) is a replayed item with probability `share`."""
+
+    def __init__(self, demos, replayed, share: float) -> None:
+        self.demos, self.replayed = demos, replayed
+        self.demo_items = max(len(demos), round(len(replayed) * (1 - share) / share))
+
+    def __len__(self) -> int:
+        return self.demo_items + len(self.replayed)
+
+    def __getitem__(self, index: int):
+        index = int(index)
+        if index < self.demo_items:
+            return self.demos[index % len(self.demos)]
+        return self.replayed[index - self.demo_items]
+
+
+def replay_dataset(cfg: AdaptConfig, base_meta: dict, steps: int):
+    """(dataset, store location, video count) of the base's pretraining videos, its validation videos left out.
+
+    Raises:
+        DemoError: replay asked from scratch, a share outside [0, 1), or no readable store with videos.
+    """
+    from store.dataset import TraceDataset
+    from store.errors import StoreError
+    from store.trace_store import TraceStore
+
+    if not 0 < cfg.replay < 1:
+        raise DemoError(f"--replay {cfg.replay} is outside (0, 1); pass the share of each batch to replay, e.g. 0.5")
+    if cfg.from_scratch:
+        raise DemoError("--replay needs a pretrained base to replay; the --from-scratch control trains on the demos alone")
+    data = base_meta.get("data") or {}
+    location = cfg.replay_store or data.get("store")
+    if not location:
+        raise DemoError(f"base {cfg.base} names no pretraining store to replay; pass --replay-store STORE")
+    try:
+        keys = TraceStore.open(location, mode="r").keys()
+    except (StoreError, OSError) as error:
+        raise DemoError(f"replay store {location} is not readable ({error}); pass --replay-store STORE or --replay 0") from error
+    keys = sorted(set(keys) - set(data.get("val_keys") or []))
+    if not keys:
+        raise DemoError(f"replay store {location} holds no videos besides the base's validation ones; pass --replay-store STORE")
+    return TraceDataset(location, keys=keys, steps=steps), str(location), len(keys)
+
+
 def train_config(cfg: AdaptConfig, model_cfg, base_meta: dict, demos: DemoSet, val_keys: list[str], forge_config):
     """The `TrainConfig` of an adapt run, with its provenance (base id, demo hashes, settings)."""
     from model.config import TrainConfig
@@ -341,12 +393,13 @@ def adapt(cfg: AdaptConfig, progress: Progress | None = None) -> AdaptResult:
     Args:
         cfg: the run's settings.
         progress: called with event dicts: forge events ("forge", "forge_video"), "split", then the
-            training events of `model.train.train` ("start", "step", "eval", "checkpoint", "done"),
+            "replay" (with `cfg.replay`), the training events of `model.train.train` ("start", "step", "eval",
+            "checkpoint", "done"),
             and "zero_shot" with the base model's metrics on the held-out demo.
     Returns:
         An `AdaptResult`; the checkpoint's config.json `data` field holds the provenance.
     Raises:
-        DemoError: demos missing or forging to zero samples; CheckpointError: an unusable base.
+        DemoError: demos missing or forging to zero samples, or nothing to replay; CheckpointError: an unusable base.
     """
     from model.checkpoint import read_checkpoint_config
     from model.config import ModelConfig
@@ -358,11 +411,17 @@ def adapt(cfg: AdaptConfig, progress: Progress | None = None) -> AdaptResult:
     if Path(cfg.out_dir).resolve() == Path(cfg.base).resolve():
         raise DemoError(f"--out {cfg.out_dir} is the base checkpoint itself; pass a new folder so the base stays intact")
     forge_config, forge_source = forge_settings(base_meta)
+    replayed = replay_dataset(cfg, base_meta, model_cfg.steps) if cfg.replay else None  # fails before any forging
     demos = resolve_demos(cfg, forge_config, report)
     train_keys, val_keys = split_demos(demos.keys, cfg.holdout, cfg.seed)
     report({"event": "split", "train": train_keys, "val": val_keys, "samples": demos.samples})
     tcfg = train_config(cfg, model_cfg, base_meta, demos, val_keys, forge_config)
     train_set, val_set = _dataset(demos, train_keys, model_cfg.steps), _dataset(demos, val_keys, model_cfg.steps)
+    if replayed is not None:
+        dataset, location, videos = replayed
+        train_set = ReplayMix(train_set, dataset, cfg.replay)
+        tcfg.provenance.update({"replay": cfg.replay, "replay_store": location, "replay_videos": videos})
+        report({"event": "replay", "share": cfg.replay, "store": location, "videos": videos, "samples": len(dataset)})
     base_metrics = None
     if val_set is not None and not cfg.from_scratch:
         base_metrics = evaluate_checkpoint(cfg.base, val_set, cfg.eval_samples, cfg.seed)

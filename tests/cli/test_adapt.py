@@ -203,3 +203,48 @@ def test_adapt_keeps_the_base_only_when_clearly_better_on_the_held_out_demo(base
     assert config["kept"]["weights"] == kept and config["metrics"]["ade_px"] == (base_ade if kept == "base" else snapshot_ade)
     assert config["step"] == (0 if kept == "base" else 7) and not (run / "best").exists()
     assert not (run / "train_state.pt").exists()
+
+
+def test_replay_mixes_the_demos_with_the_replayed_share():
+    from tracegen_cli.adapt_workflow import ReplayMix
+
+    demos, replayed = ["d0", "d1"], [f"r{i}" for i in range(6)]
+    half = ReplayMix(demos, replayed, 0.5)
+    assert [half[i] for i in range(len(half))] == ["d0", "d1"] * 3 + replayed  # a uniform draw: 6 of 12 replayed
+    quarter = ReplayMix(demos, replayed, 0.25)
+    assert len(quarter) == 24 and sum(str(quarter[i]).startswith("r") for i in range(24)) == 6
+    assert len(ReplayMix(demos, ["r0"], 0.9)) == 3  # every demo stays in, however small the replayed set
+
+
+@pytest.fixture(scope="module")
+def replaying_base(tmp_path_factory, demo_store):
+    """A base whose config.json names `demo_store` as its pretraining store, the first video as validation."""
+    from model.checkpoint import save_checkpoint
+    from model.config import preset
+    from model.network import TraceFlowNet
+
+    location, keys = demo_store
+    cfg = preset("tiny", depth=1, width=64, heads=2, image_size=64)
+    meta = {"data": {"store": str(location), "val_keys": [keys[0]], "forge_config": {"max_side": 320}}}
+    return save_checkpoint(tmp_path_factory.mktemp("base") / "base", TraceFlowNet(cfg), cfg, step=7, meta=meta)
+
+
+def test_adapt_replays_the_bases_training_videos(replaying_base, demo_store, tmp_path):
+    location, keys = demo_store
+    result = _adapt(replaying_base, location, keys[:2], tmp_path / "adapted", "--replay", 0.5, "--no-holdout")
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "adapted" / "config.json").read_text())["data"]
+    assert data["replay"] == 0.5 and data["replay_store"] == str(location)
+    assert data["replay_videos"] == 3  # four in the store, less the base's validation video
+    assert "replay: 50% of each batch from 3 pretraining video(s)" in result.output
+
+
+def test_replay_without_a_store_or_from_scratch_is_one_line(base, replaying_base, demo_store, tmp_path):
+    location, keys = demo_store
+    _one_line_error(_adapt(base, location, keys, tmp_path / "x", "--replay", 0.5), "names no pretraining store")
+    _one_line_error(_adapt(replaying_base, location, keys, tmp_path / "x", "--replay", 0.5, "--replay-store",
+                           tmp_path / "gone.zarr"), "is not readable")
+    _one_line_error(_adapt(replaying_base, location, keys, tmp_path / "x", "--replay", 1.0), "--replay 1.0 is outside")
+    _one_line_error(_adapt(replaying_base, location, keys, tmp_path / "x", "--replay", 0.5, "--from-scratch"),
+                    "--from-scratch control")
+    assert not (tmp_path / "x").exists()

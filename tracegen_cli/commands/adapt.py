@@ -38,6 +38,9 @@ class _ProgressView:
         elif kind == "split":
             val = ", ".join(key[:12] for key in event["val"]) or "none (fewer than 3 demos or --no-holdout)"
             console.print(f"train on {len(event['train'])} demo(s); held out: {val}")
+        elif kind == "replay":
+            console.print(f"replay: {event['share']:.0%} of each batch from {event['videos']} pretraining video(s) in {event['store']}",
+                          highlight=False)
         elif kind == "zero_shot":
             console.print(f"base model on the held-out demo: ADE {event['ade_px']:.2f} px, FDE {event['fde_px']:.2f} px"
                           f"{motion_text(event)}")
@@ -57,6 +60,8 @@ def adapt(
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per step.")] = 8,
     lr: Annotated[float | None, typer.Option(help="Peak learning rate (default 3e-4; 1e-3 with --from-scratch).")] = None,
     holdout: Annotated[bool, typer.Option("--holdout/--no-holdout", help="Hold one demo out for validation (with 3 or more).")] = True,
+    replay: Annotated[float, typer.Option(help="Share of each batch drawn from the base's pretraining videos (0: the demos alone), so it keeps what it knew.")] = 0.0,
+    replay_store: Annotated[Path | None, typer.Option(help="Store to replay (default: the base's pretraining store, named in its config.json).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of weights, data order, augmentation and noise.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int, typer.Option(min=0, help="Torch CPU threads (0: torch's default).")] = 0,
@@ -66,7 +71,8 @@ def adapt(
     from tracegen_cli.adapt_workflow import adapt as run_adapt
 
     cfg = AdaptConfig(base=base, demos=list(demos), out_dir=out, store=store, steps=steps, from_scratch=from_scratch,
-                      batch_size=batch_size, lr=lr, holdout=holdout, seed=seed, device=device, threads=threads)
+                      batch_size=batch_size, lr=lr, holdout=holdout, seed=seed, device=device, threads=threads,
+                      replay=replay, replay_store=replay_store)
     mode = "from scratch (control: same architecture, random weights)" if from_scratch else f"from {base}"
     header = f"adapt {mode}: {steps} steps, demo store {cfg.store_location}"
     with progress() as bar:
