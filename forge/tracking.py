@@ -15,16 +15,16 @@ link): its window has no gradient. Such a point, in this order:
 - else it is lost.
 In a frame where the camera moves, only points LK found no gradient for get this second chance, not
 those failing its forward-backward check (more likely occluded).
+Measured against the simulator's exact tracks of six SO-101 demo videos, 320x240: LK alone kept 28 %
+of the always-visible points to the end and followed the arm's moving points over 31 % of their
+visible frames; with both fallbacks 98 % and 73 %, with 15 of ~390 still points ending over 3 px off
+(`benchmarks/forge_bench.py --cases sim_tracking`).
 
 Both fallbacks can carry a point off its surface: dense flow bleeds a gripper's motion onto the plain
 block beside it, and an LK window that a passing edge enters follows the edge. So a tracked point whose
 colour (`COLOUR_PATCH`-sided mean) differs from its colour in the query frame by more than
 `LKSettings.colour_drift` grey levels (mean over channels) is lost: it now lies on another surface.
-Re-acquisition may find it again by its look.
-Measured against the simulator's exact tracks of six SO-101 demo videos, 320x240: LK alone kept 28 %
-of the always-visible points to the end and followed the arm's moving points over 31 % of their
-visible frames; with both fallbacks 98 % and 73 %, with 15 of ~390 still points ending over 3 px off
-(`benchmarks/forge_bench.py --cases sim_tracking`).
+Re-acquisition may find it again by its look. Off by default (see `ForgeConfig.colour_drift`).
 """
 
 from __future__ import annotations

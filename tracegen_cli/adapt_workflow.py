@@ -299,7 +299,7 @@ def replay_dataset(cfg: AdaptConfig, base_meta: dict, steps: int):
     """(dataset, store location, video count) of the base's pretraining videos, its validation videos left out.
 
     Raises:
-        DemoError: replay asked from scratch, a share outside [0, 1), or no readable store with videos.
+        DemoError: replay asked from scratch, a share outside (0, 1), or no readable store with videos.
     """
     from store.dataset import TraceDataset
     from store.errors import StoreError
