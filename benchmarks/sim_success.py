@@ -185,8 +185,9 @@ def heldout_errors(task: str, checkpoints: dict, args, paths, log: Path) -> list
     return lines
 
 
-def json_lines(trials, args, seconds: float) -> list[dict]:
-    """One line per (task, condition), one per condition over all tasks, and the goals check."""
+def json_lines(trials, args, seconds: float, heldout: list[dict]) -> list[dict]:
+    """One line per (task, condition), one per condition over all tasks, and the goals check, with which weights
+    `adapt` kept per task and condition: a goal met by "base" is met by the unchanged prior, not by the demos."""
     from tracegen_cli.demo_report import condition_totals, success_table
 
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
@@ -214,6 +215,8 @@ def json_lines(trials, args, seconds: float) -> list[dict]:
         "target_demos": args.target_demos,
         "human_camera": args.human_camera, "human_depth": args.human_depth, "execute_mode": args.execute_mode,
         "temperature": args.temperature, "guidance": "the checkpoint's" if args.guidance is None else args.guidance, "samples": args.samples, "adapt_on_all_demos": args.adapt_on_all_demos,
+        "adapt_replay": args.adapt_replay, "finetune_lr": args.finetune_lr,
+        "kept": {f"{h['task']}/{h['condition']}": h["kept"] for h in heldout if "kept" in h},
         "wall_seconds": round(seconds, 1),
         "median_predict_ms": _finite(float(sorted(latencies)[len(latencies) // 2]) if latencies else math.nan),
         "goal_a_ge_80": _goal(rate.get("adapted"), lambda a: a >= 0.8),
@@ -314,10 +317,11 @@ def main(argv: list[str] | None = None) -> int:
                         notes=[f"{k}: {v}" for k, v in CONDITIONS.items()] + [
                             f"{h['task']} {h['condition']}: first frames of {h['layouts']} unseen layouts, moving points "
                             f"ADE {h['ade_moving_px']} px (staying still {h['still_ade_moving_px']}), FDE "
-                            f"{h['fde_moving_px']} px (still {h['still_fde_moving_px']})" for h in heldout])
+                            f"{h['fde_moving_px']} px (still {h['still_fde_moving_px']})"
+                            + (f"; adapt kept {h['kept']}" if "kept" in h else "") for h in heldout])
     write_report(report, paths.report)
     Console(stderr=True).print(render_success_table(report, "sim_success: task success per condition"))
-    for line in heldout + json_lines(trials, args, seconds):
+    for line in heldout + json_lines(trials, args, seconds, heldout):
         print(json.dumps(line), flush=True)
     return 0
 
