@@ -43,10 +43,16 @@ def test_a_trace_that_ended_is_held_where_it_ended_and_missing_depth_is_masked()
     assert torch.isnan(back[..., 2]).all()
 
 
-def test_a_trace_as_long_as_the_horizon_holds_nothing():
-    traj, valid = _trace(valid_steps=8)
-    _, _, full = traj_to_deltas(traj, valid, 160, 120, steps=8)
-    assert full.all()
+def test_the_hold_starts_exactly_after_the_last_valid_step():
+    scale = np.array([UV_STEP_SCALE * 160, UV_STEP_SCALE * 120, Z_STEP_SCALE])
+    for last in (6, 7, 8):  # ended two steps and one step inside the horizon, and exactly at it
+        traj, valid = _trace(valid_steps=last)
+        _, deltas, mask = traj_to_deltas(traj, valid, 160, 120, steps=8)
+        assert mask.all()
+        true = np.clip((traj[:, 1 : last + 1] - traj[:, :last]) / scale, -1, 1)
+        np.testing.assert_allclose(deltas[:, :last], true, atol=1e-5)  # every real step is its own motion ...
+        assert (np.abs(deltas[:, last - 1]) > 0).any()
+        assert (deltas[:, last:] == 0).all()  # ... and only the steps after the last are held
     longer, longer_valid = _trace(steps=12, valid_steps=10)
     _, deltas, mask = traj_to_deltas(longer, longer_valid, 160, 120, steps=8)  # cut to the horizon, not ended
     assert mask.all() and (np.abs(deltas[:, -1]) > 0).any()
