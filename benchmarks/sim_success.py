@@ -57,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--adapt-steps", type=int, default=300)
     parser.add_argument("--finetune-lr", type=float, default=None,
                         help="peak learning rate of the adapted conditions (default: tracegen adapt's)")
+    parser.add_argument("--forge-colour-drift", type=float, default=0.0, metavar="G",
+                        help="tracegen forge --colour-drift for the corpus and the held-out layouts (0: off, forge's default)")
     parser.add_argument("--adapt-replay", type=float, default=0.0, metavar="SHARE",
                         help="share of each adapt batch replayed from the pretraining corpus (tracegen adapt --replay; 0: off)")
     parser.add_argument("--adapt-on-all-demos", action="store_true",
@@ -141,7 +143,7 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
         lr = None if scratch else args.finetune_lr
         replay = 0.0 if scratch else args.adapt_replay  # the from-scratch control sees the demos alone
         prior = {"preset": config.preset} if scratch else upstream
-        key = {**prior, **demo_key, "forge": forge_settings(), "condition": name, "adapt_steps": config.adapt_steps,
+        key = {**prior, **demo_key, "forge": forge_settings(config.colour_drift), "condition": name, "adapt_steps": config.adapt_steps,
                "human_camera": args.human_camera, "human_depth": args.human_depth, **({"lr": lr} if lr is not None else {}),
                **({"holdout": False} if args.adapt_on_all_demos else {}), **({"replay": replay} if replay else {})}
         cached_stage(paths, f"{task}-{name}", key, lambda d=demos, o=out, s=scratch, r=lr, p=replay: adapt_checkpoint(
@@ -159,17 +161,23 @@ def heldout_errors(task: str, checkpoints: dict, args, paths, log: Path) -> list
 
     from model.checkpoint import load_checkpoint
     from tracegen_cli.demo_cli import run_command
-    from tracegen_cli.demo_workflow import TARGET_EMBODIMENT, cached_stage, forge_settings, generate_demos
+    from tracegen_cli.demo_workflow import (
+        TARGET_EMBODIMENT,
+        cached_stage,
+        forge_options,
+        forge_settings,
+        generate_demos,
+    )
 
     folder, store = paths.out / "heldout" / task / "videos", paths.out / "heldout" / task / "store"
     key = {"task": task, "layouts": args.heldout_layouts, "seed": args.seed, "camera": "calibrated", "start": "home",
-           "forge": forge_settings()}
+           "forge": forge_settings(args.forge_colour_drift)}
 
     def film_and_forge() -> None:
         shutil.rmtree(folder.parent, ignore_errors=True)  # another layout count: start over
         generate_demos(task, TARGET_EMBODIMENT, folder, args.heldout_layouts, HELDOUT_SEED_BASE + 100 * args.seed, log,
                        camera="calibrated", start="home")
-        run_command(["forge", folder, "--store", store], log)
+        run_command(["forge", folder, "--store", store, *forge_options(args.forge_colour_drift)], log)
 
     cached_stage(paths, f"{task}-heldout-layouts", key, film_and_forge)
     torch.set_num_threads(args.threads)
@@ -282,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.corpus_scale < 1:
         raise SystemExit(f"--corpus-scale {args.corpus_scale}: use a whole number >= 1")
     config = replace(config, corpus=tuple(replace(e, episodes=e.episodes * args.corpus_scale) for e in config.corpus),
-                     batch_size=args.batch_size, target_demos=args.target_demos)
+                     batch_size=args.batch_size, target_demos=args.target_demos, colour_drift=args.forge_colour_drift)
     if args.so101_other_tasks:
         config = replace(config, corpus=(*config.corpus, so101_other_tasks(args.so101_other_tasks)))
     if args.calibrated_corpus:
@@ -299,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         progress = RichStageProgress(bars)
         cached_stage(paths, "corpus", keys["corpus"], lambda: generate_corpus(config, paths, tasks, progress,
                                                                                  eval_tasks[0]))
-        cached_stage(paths, "forge", keys["forge"], lambda: forge_corpus(paths, tasks, progress))
+        cached_stage(paths, "forge", keys["forge"], lambda: forge_corpus(paths, tasks, progress, config.colour_drift))
         cached_stage(paths, "pretrain", keys["pretrain"], lambda: pretrain(config, paths, progress))
         seeds = [TRIAL_SEED_BASE + 1000 * args.seed + i for i in range(args.trials)]
         for task in eval_tasks:

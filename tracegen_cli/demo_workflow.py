@@ -115,6 +115,8 @@ class DemoConfig:
         device: torch device for training and prediction ("cpu", "cuda", "auto").
         execute_mode: `tracegen execute --mode` of the trials: "gripper" (follow the trace's gripper
             points) or "object" (grasp the object the trace moves and carry it along its path).
+        colour_drift: `tracegen forge --colour-drift` for the corpus (0: forge's default, off); adapt forges
+            the demos with the settings the pretrained model's corpus was forged with.
     """
 
     out: Path = Path("tracegen-demo")
@@ -134,6 +136,7 @@ class DemoConfig:
     conditions: tuple[str, ...] = CONDITIONS
     device: str = "cpu"
     execute_mode: str = "gripper"
+    colour_drift: float = 0.0
 
     @classmethod
     def full(cls, **overrides) -> DemoConfig:
@@ -325,7 +328,7 @@ def run_demo(config: DemoConfig, progress: ProgressHook | None = None) -> DemoRe
         report.stage_seconds[name] = time.perf_counter() - started
 
     timed("corpus", lambda: generate_corpus(config, paths, pretrain_tasks, progress, target_task))
-    timed("forge", lambda: forge_corpus(paths, pretrain_tasks, progress))
+    timed("forge", lambda: forge_corpus(paths, pretrain_tasks, progress, config.colour_drift))
     timed("pretrain", lambda: pretrain(config, paths, progress))
     timed("target demos", lambda: generate_target_demos(config, paths, target_task, progress))
     timed("adapt", lambda: adapt(config, paths, progress))
@@ -347,7 +350,7 @@ def stage_keys(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task:
     corpus = {"seed": config.seed, "tasks": list(pretrain_tasks), "corpus": [asdict(e) for e in config.corpus]}
     if any(e.other_tasks_only for e in config.corpus):
         corpus["target_task"] = target_task  # which task those entries skip
-    forged = {**corpus, "forge": forge_settings()}
+    forged = {**corpus, "forge": forge_settings(config.colour_drift)}
     pretrain_key = {**forged, "preset": config.preset, "pretrain_steps": config.pretrain_steps,
                     "batch_size": config.batch_size}
     targets = {"seed": config.seed, "target_task": target_task, "target_demos": config.target_demos,
@@ -356,12 +359,17 @@ def stage_keys(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task:
     return {"corpus": corpus, "forge": forged, "pretrain": pretrain_key, "target demos": targets, "adapt": adapt_key}
 
 
-def forge_settings() -> dict:
-    """The settings `tracegen forge` runs with here (its defaults): traces, and so every model trained on
-    them, change with them, so the stages after filming are keyed by them too."""
+def forge_settings(colour_drift: float = 0.0) -> dict:
+    """The settings `tracegen forge` runs with here (its defaults, and `--colour-drift`): traces, and so every
+    model trained on them, change with them, so the stages after filming are keyed by them too."""
     from forge.config import ForgeConfig
 
-    return ForgeConfig().hashed()
+    return ForgeConfig(colour_drift=colour_drift).hashed()
+
+
+def forge_options(colour_drift: float = 0.0) -> list:
+    """The `tracegen forge` options matching `forge_settings(colour_drift)`."""
+    return ["--colour-drift", colour_drift] if colour_drift else []
 
 
 def describe_setup(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task: str) -> list[str]:
@@ -396,13 +404,14 @@ def generate_corpus(config: DemoConfig, paths: DemoPaths, tasks: tuple[str, ...]
     progress.end("corpus")
 
 
-def forge_corpus(paths: DemoPaths, tasks: tuple[str, ...], progress: ProgressHook) -> None:
+def forge_corpus(paths: DemoPaths, tasks: tuple[str, ...], progress: ProgressHook, colour_drift: float = 0.0) -> None:
     """Stage 2: `tracegen forge` each task's videos into the store (already forged videos are skipped: an
     interrupted stage resumes), then remove the store's videos that are not in the corpus any more: the
     stage reruns when the corpus settings change, and pretraining reads every video in the store."""
     progress.begin("forge", len(tasks))
     for task in tasks:
-        run_command(["forge", paths.corpus / task, "--store", paths.store], paths.logs / "forge.log")
+        run_command(["forge", paths.corpus / task, "--store", paths.store, *forge_options(colour_drift)],
+                    paths.logs / "forge.log")
         progress.advance("forge")
     stale = prune_store(paths.store, [paths.corpus / task for task in tasks])
     if stale:

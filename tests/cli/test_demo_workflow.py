@@ -123,10 +123,19 @@ def test_stage_keys_carry_upstream_settings():
 
 def test_stages_after_filming_are_keyed_by_forges_settings(monkeypatch):
     keys = stage_keys(DemoConfig.full(), ("place_block",), "place_block")
-    monkeypatch.setattr(demo_workflow, "forge_settings", lambda: {"reacquire_every": 0})
+    monkeypatch.setattr(demo_workflow, "forge_settings", lambda *settings: {"reacquire_every": 0})
     other = stage_keys(DemoConfig.full(), ("place_block",), "place_block")
     assert keys["corpus"] == other["corpus"] and keys["target demos"] == other["target demos"]  # films stay
     assert all(keys[name] != other[name] for name in ("forge", "pretrain", "adapt"))
+
+
+def test_the_colour_check_reaches_forge_and_the_stage_keys():
+    keys = stage_keys(DemoConfig.full(), ("place_block",), "place_block")
+    checked = stage_keys(DemoConfig.full(colour_drift=25.0), ("place_block",), "place_block")
+    assert keys["corpus"] == checked["corpus"]
+    assert all(keys[name] != checked[name] for name in ("forge", "pretrain", "adapt"))
+    assert checked["forge"]["forge"]["colour_drift"] == 25.0 and "colour_drift" not in keys["forge"]["forge"]
+    assert demo_workflow.forge_options(25.0) == ["--colour-drift", 25.0] and demo_workflow.forge_options(0.0) == []
 
 
 def test_prune_store_removes_the_videos_of_earlier_corpus_settings(tmp_path):
