@@ -223,7 +223,7 @@ def json_lines(trials, args, seconds: float, heldout: list[dict]) -> list[dict]:
         "target_demos": args.target_demos,
         "human_camera": args.human_camera, "human_depth": args.human_depth, "execute_mode": args.execute_mode,
         "temperature": args.temperature, "guidance": "the checkpoint's" if args.guidance is None else args.guidance, "samples": args.samples, "adapt_on_all_demos": args.adapt_on_all_demos,
-        "adapt_replay": args.adapt_replay, "finetune_lr": args.finetune_lr,
+        "adapt_replay": args.adapt_replay, "finetune_lr": args.finetune_lr, "forge_colour_drift": args.forge_colour_drift,
         "kept": {f"{h['task']}/{h['condition']}": h["kept"] for h in heldout if "kept" in h},
         "wall_seconds": round(seconds, 1),
         "median_predict_ms": _finite(float(sorted(latencies)[len(latencies) // 2]) if latencies else math.nan),
