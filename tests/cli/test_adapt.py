@@ -229,13 +229,27 @@ def replaying_base(tmp_path_factory, demo_store):
     return save_checkpoint(tmp_path_factory.mktemp("base") / "base", TraceFlowNet(cfg), cfg, step=7, meta=meta)
 
 
-def test_adapt_replays_the_bases_training_videos(replaying_base, demo_store, tmp_path):
+def test_adapt_replays_the_bases_training_videos(replaying_base, demo_store, tmp_path, monkeypatch):
+    from tracegen_cli import adapt_workflow
+
     location, keys = demo_store
-    result = _adapt(replaying_base, location, keys[:2], tmp_path / "adapted", "--replay", 0.5, "--no-holdout")
+    drawn = []
+
+    class Recording(adapt_workflow.ReplayMix):
+        def __getitem__(self, index):
+            item = super().__getitem__(index)
+            drawn.append(item["video_key"])
+            return item
+
+    monkeypatch.setattr(adapt_workflow, "ReplayMix", Recording)
+    result = _adapt(replaying_base, location, keys[3:], tmp_path / "adapted", "--replay", 0.5, "--no-holdout",
+                    "--steps", 4)
     assert result.exit_code == 0, result.output
+    assert set(drawn) & set(keys[1:3]) and keys[3] in drawn  # trained on replayed videos and on the demo
+    assert keys[0] not in drawn  # never on the base's validation video
     data = json.loads((tmp_path / "adapted" / "config.json").read_text())["data"]
     assert data["replay"] == 0.5 and data["replay_store"] == str(location)
-    assert data["replay_videos"] == 3  # four in the store, less the base's validation video
+    assert data["replay_videos"] == 3  # four in the store, less the base's validation video (the demo among them)
     assert "replay: 50% of each batch from 3 pretraining video(s)" in result.output
 
 
