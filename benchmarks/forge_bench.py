@@ -84,6 +84,15 @@ def tracker_settings(defaults: ForgeConfig) -> dict:
             f"+ colour check {SUGGESTED_COLOUR_DRIFT:g}": LKSettings(*fallbacks, defaults.reacquire_every, SUGGESTED_COLOUR_DRIFT)}
 
 
+def _sim_episode(workdir: Path, embodiment: str, index: int):
+    """(episode, video path) of one simulated demo from the calibrated camera, written as users get it."""
+    from robot.sim.episode import EpisodeConfig, generate_episode
+    from robot.sim.writer import write_episode
+
+    episode = generate_episode(EpisodeConfig(embodiment=embodiment, camera="calibrated", start="home", seed=3, index=index))
+    return episode, write_episode(episode, workdir / f"sim-{embodiment}{index}")["video"]
+
+
 def run_sim_tracking(workdir: Path, embodiment: str = "so101", episodes: int = 6) -> list[dict]:
     """Survival and accuracy of the grid tracker on simulated demos from the calibrated camera, per tracker
     setting: the SO-101's, or a human hand's (which covers the block it carries for much of the way).
@@ -100,15 +109,13 @@ def run_sim_tracking(workdir: Path, embodiment: str = "so101", episodes: int = 6
     import cv2
 
     from forge.tracking import track_grids
-    from robot.sim.episode import EpisodeConfig, generate_episode
-    from robot.sim.writer import write_episode
     from store.trace import retarget_arc_length
 
     settings = tracker_settings(ForgeConfig())
     rows = {name: [] for name in settings}
     for index in range(episodes):
-        episode = generate_episode(EpisodeConfig(embodiment=embodiment, camera="calibrated", start="home", seed=3, index=index))
-        video = cv2.VideoCapture(str(write_episode(episode, workdir / f"sim-{embodiment}{index}")["video"]))  # as users get it
+        episode, path = _sim_episode(workdir, embodiment, index)
+        video = cv2.VideoCapture(str(path))  # as users get it
         colour = []
         while (frame := video.read()[1]) is not None:
             colour.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
@@ -150,15 +157,11 @@ def run_sim_forge(workdir: Path, embodiment: str, episodes: int = 20) -> list[di
     default beside the colour check, against the simulator's exact tracks: per episode's first sample, the block's
     points still tracked at its last forged frame (`object_kept_at_end`) and how far they are from the exact
     track there (`object_end_px`, median and 75th percentile over all episodes' points)."""
-    from robot.sim.episode import EpisodeConfig, generate_episode
-    from robot.sim.writer import write_episode
-
     settings = {"default": ForgeConfig(),
                 f"colour check {SUGGESTED_COLOUR_DRIFT:g}": ForgeConfig(colour_drift=SUGGESTED_COLOUR_DRIFT)}
     errors, kept = {name: [] for name in settings}, {name: [] for name in settings}
     for index in range(episodes):
-        episode = generate_episode(EpisodeConfig(embodiment=embodiment, camera="calibrated", start="home", seed=3, index=index))
-        path = write_episode(episode, workdir / f"forge-{embodiment}{index}")["video"]
+        episode, path = _sim_episode(workdir, embodiment, index)
         world = episode.gt_world  # (F, K, 3)
         on_object = (np.linalg.norm(world[-1] - world[0], axis=-1) > 0.05) & (world[0, :, 2] < 0.06)
         if not on_object.any():

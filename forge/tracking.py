@@ -151,7 +151,7 @@ class _ColourCheck:
         self.reference: dict[int, np.ndarray] = {}  # query frame (segment index) -> (K, C) grid colours
         self.cache: tuple[int, np.ndarray] | None = None
         near = np.arange(-COLOUR_NEAR_PX, COLOUR_NEAR_PX + 1)
-        self.offsets = np.stack(np.meshgrid(near, near), -1).reshape(-1, 2)  # (M, 2), (0, 0) among them
+        self.offsets = np.stack(np.meshgrid(near, near), -1).reshape(-1, 2)  # (M, 2), (0, 0) in the middle
 
     def _mean_colour(self, t: int, points: np.ndarray) -> np.ndarray:
         """(..., C) float32 mean colour of the `COLOUR_PATCH` square around each (..., 2) point in frame t."""
@@ -173,8 +173,8 @@ class _ColourCheck:
             if len(seen) == 0:
                 continue
             reference = self.reference[query][seen]  # (N, C)
-            shift = np.median(self._mean_colour(t, track.uv[seen, local]) - reference, axis=0)  # (C,)
             around = self._mean_colour(t, track.uv[seen, local][:, None] + self.offsets)  # (N, M, C)
+            shift = np.median(around[:, len(self.offsets) // 2] - reference, axis=0)  # (C,) at the points themselves
             change = np.abs(around - shift - reference[:, None]).mean(-1).min(-1)  # (N,)
             drifted = seen[change > self.threshold]
             track.visible[drifted, local] = False
