@@ -46,8 +46,8 @@ def demo_store(tmp_path_factory):
     return location, keys
 
 
-def _adapt(base, store, keys, out, *extra):
-    args = ["adapt", "--base", base, "--store", store, "--out", out, "--steps", 2, "--batch-size", 2, "--threads", 1]
+def _adapt(base, store, keys, out, *extra, steps=2):
+    args = ["adapt", "--base", base, "--store", store, "--out", out, "--steps", steps, "--batch-size", 2, "--threads", 1]
     for key in keys:
         args += ["--demos", key[:10]]
     return runner.invoke(app, [str(a) for a in [*args, *extra]])
@@ -243,7 +243,7 @@ def test_adapt_replays_the_bases_training_videos(replaying_base, demo_store, tmp
 
     monkeypatch.setattr(adapt_workflow, "ReplayMix", Recording)
     result = _adapt(replaying_base, location, keys[3:], tmp_path / "adapted", "--replay", 0.5, "--no-holdout",
-                    "--steps", 4)
+                    steps=4)
     assert result.exit_code == 0, result.output
     assert set(drawn) & set(keys[1:3]) and keys[3] in drawn  # trained on replayed videos and on the demo
     assert keys[0] not in drawn  # never on the base's validation video
