@@ -82,18 +82,3 @@ def test_sfm_threads_reaches_the_forge_config_but_not_its_hash(tmp_path, monkeyp
     assert seen[0].sfm_threads == 2
     assert seen[0].hashed() == ForgeConfig().hashed()
 
-
-def test_every_forge_option_defaults_to_the_forge_config_default():
-    """`tracegen forge` spells its defaults out for --help; a default changed in `ForgeConfig` alone would not
-    reach the command (a benchmark run once forged without a check its stage keys said it had)."""
-    import dataclasses
-    import inspect
-
-    from forge.config import ForgeConfig
-    from tracegen_cli.commands.forge import forge_command
-
-    config_defaults = {f.name: f.default for f in dataclasses.fields(ForgeConfig)}
-    options = {name: parameter.default for name, parameter in inspect.signature(forge_command).parameters.items()
-               if name in config_defaults}
-    assert {"colour_drift", "reacquire_every", "query_every", "max_steps", "depth"} <= set(options)
-    assert options == {name: config_defaults[name] for name in options}

@@ -1,5 +1,9 @@
 """The root of the CLI: help, version, and the single place that turns library errors into one line."""
 
+import dataclasses
+import inspect
+
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -57,3 +61,28 @@ def test_robot_error_is_caught_too():
 def test_brackets_in_a_message_are_printed_not_parsed_as_markup():
     result = runner.invoke(_app_raising(KeyLookupError("fault spec [missing@3] is unknown; use KIND[@ID]")), ["boom"])
     assert "fault spec [missing@3] is unknown; use KIND[@ID]" in result.output
+
+
+def _command_and_config(name: str):
+    from forge.config import ForgeConfig
+    from robot.planning import PlanConfig
+    from tracegen_cli.adapt_workflow import AdaptConfig
+    from tracegen_cli.commands.adapt import adapt
+    from tracegen_cli.commands.execute import execute_command
+    from tracegen_cli.commands.forge import forge_command
+
+    return {"forge": (forge_command, ForgeConfig), "adapt": (adapt, AdaptConfig), "execute": (execute_command, PlanConfig)}[name]
+
+
+@pytest.mark.parametrize(("command", "expected"), [("forge", {"colour_drift", "reacquire_every", "query_every", "depth"}),
+                                                   ("adapt", {"steps", "batch_size", "replay", "holdout"}),
+                                                   ("execute", {"speed", "mode", "gripper"})])
+def test_command_option_defaults_equal_their_config_defaults(command, expected):
+    """Commands spell their defaults out for --help; a default changed in the config dataclass alone would not
+    reach the command (a benchmark run once forged without the colour check its stage keys said it had)."""
+    function, config = _command_and_config(command)
+    config_defaults = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
+    options = {name: parameter.default for name, parameter in inspect.signature(function).parameters.items()
+               if name in config_defaults}
+    assert expected <= set(options)
+    assert options == {name: config_defaults[name] for name in options}
