@@ -59,7 +59,10 @@ class ForgeConfig:
             tracks (`benchmarks/forge_bench.py --cases sim_tracking_human,sim_tracking_other_robot`), 25 cuts the
             carried block's tracked point-frames over 5 px off from 18 % to 3 % (human hand) and 17 % to 7 %
             (other robot) at no cost to the accurately tracked moving points, but loses a third of those on
-            the SO-101's shaded links (56 % to 35 %), so it stays off by default.
+            the SO-101's shaded links (56 % to 35 %). A pretraining corpus forged with it is worse to learn
+            from: its moving points kept to the end moved less (the traces are shorter), and the prior trained
+            on it completes 10 of 48 simulated `place_block` trials against 28 of 48 without it (seed 1,
+            `benchmarks/sim_success.py --forge-colour-drift 25`), so it stays off by default.
         sfm_max_features: SIFT features per image for the reconstruction.
         sfm_overlap: each image is matched with this many following images.
         sfm_threads: CPU threads for pycolmap (run-only: not in the config hash). 1 makes the reconstruction

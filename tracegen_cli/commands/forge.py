@@ -28,7 +28,7 @@ def forge_command(
     query_every: Annotated[int, typer.Option(help="Lay a new 20x20 grid every N decoded frames.")] = 16,
     max_steps: Annotated[int, typer.Option(help="Frames tracked from each query frame (and retargeted steps), 1..128.")] = 128,
     reacquire_every: Annotated[int, typer.Option(help="Look for points lost to an occlusion every N frames (0: never; 1.2-1.6x faster on moving cameras).")] = 4,
-    colour_drift: Annotated[float, typer.Option(min=0, help="Lose a tracked point whose colour moved more than this many grey levels from its first look (it slid onto another surface, e.g. a hand beside a plain object; 25 suits such clips; 0: off).")] = 0.0,
+    colour_drift: Annotated[float, typer.Option(min=0, help="Lose a tracked point whose colour moved more than this many grey levels from its first look (it slid onto another surface, e.g. a hand beside a plain object; 25 suits such clips, but traces forged with it are shorter and trained a worse model in simulation; 0: off).")] = 0.0,
     workers: Annotated[int, typer.Option(help="Videos forged in parallel (processes).")] = 1,
     sfm_threads: Annotated[int, typer.Option(help="CPU threads per SfM reconstruction (1: repeatable run to run; more: faster, varying).")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Re-forge videos already in the store with these settings.")] = False,
