@@ -81,4 +81,3 @@ def test_sfm_threads_reaches_the_forge_config_but_not_its_hash(tmp_path, monkeyp
     assert result.exit_code == 0, result.output
     assert seen[0].sfm_threads == 2
     assert seen[0].hashed() == ForgeConfig().hashed()
-
