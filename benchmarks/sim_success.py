@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         cached_stage(paths, "corpus", keys["corpus"], lambda: generate_corpus(config, paths, tasks, progress,
                                                                                  eval_tasks[0]))
         cached_stage(paths, "forge", keys["forge"], lambda: forge_corpus(paths, tasks, progress, config.colour_drift))
-        cached_stage(paths, "pretrain", keys["pretrain"], lambda: pretrain(config, paths, progress))
+        cached_stage(paths, "pretrain", keys["pretrain"], lambda: pretrain(config, paths, progress, keys["pretrain"]))
         seeds = [TRIAL_SEED_BASE + 1000 * args.seed + i for i in range(args.trials)]
         for task in eval_tasks:
             checkpoints = prepare_task(task, args, config, paths, paths.logs / f"{task}.log")

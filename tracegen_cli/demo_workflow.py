@@ -36,6 +36,7 @@ TARGET_SEED_BASE = 50_000
 TRIAL_SEED_BASE = 90_000
 TARGET_EMBODIMENT = "so101"
 CONDITIONS = ("adapted", "scratch", "zero-shot", "oracle")  # oracle: the scripted demo's exact trace, no model
+PRETRAIN_STARTED = "pretrain-started"  # marker: the settings the checkpoint folder's pretraining run was started with
 
 
 @dataclass(frozen=True)
@@ -329,7 +330,7 @@ def run_demo(config: DemoConfig, progress: ProgressHook | None = None) -> DemoRe
 
     timed("corpus", lambda: generate_corpus(config, paths, pretrain_tasks, progress, target_task))
     timed("forge", lambda: forge_corpus(paths, pretrain_tasks, progress, config.colour_drift))
-    timed("pretrain", lambda: pretrain(config, paths, progress))
+    timed("pretrain", lambda: pretrain(config, paths, progress, keys["pretrain"]))
     timed("target demos", lambda: generate_target_demos(config, paths, target_task, progress))
     timed("adapt", lambda: adapt(config, paths, progress))
     checkpoints = {"adapted": paths.checkpoint("adapted"), "scratch": paths.checkpoint("scratch"),
@@ -434,16 +435,30 @@ def prune_store(store_path: Path, folders: list[Path]) -> list[str]:
     return stale
 
 
-def pretrain(config: DemoConfig, paths: DemoPaths, progress: ProgressHook) -> None:
-    """Stage 3: `tracegen pretrain` the preset on the store (from nothing: a checkpoint already in its folder is
-    from other settings or an interrupted run, see `cached_stage`)."""
+def pretrain(config: DemoConfig, paths: DemoPaths, progress: ProgressHook, settings: dict) -> None:
+    """Stage 3: `tracegen pretrain` the preset on the store. A run of these `settings` (the stage's key) that was
+    interrupted continues from its last checkpoint (`--resume` repeats an uninterrupted run exactly: data order
+    and noise are functions of seed and step); anything else in the folder is from other settings and is
+    removed, so the stage starts from nothing."""
     progress.begin("pretrain", 1)
-    shutil.rmtree(paths.checkpoint("pretrained"), ignore_errors=True)
-    run_command(["pretrain", "--store", paths.store, "--out", paths.checkpoint("pretrained"), "--preset",
-                 config.preset, "--steps", config.pretrain_steps, "--batch-size", config.batch_size, "--device",
-                 config.device, "--seed", config.seed, "--threads", config.threads], paths.logs / "pretrain.log")
+    folder = paths.checkpoint("pretrained")
+    resume = stage_is_done(paths, PRETRAIN_STARTED, settings) and is_resumable(folder)
+    if not resume:
+        shutil.rmtree(folder, ignore_errors=True)
+        mark_stage_done(paths, PRETRAIN_STARTED, settings)
+    run_command(["pretrain", "--store", paths.store, "--out", folder, "--preset", config.preset, "--steps",
+                 config.pretrain_steps, "--batch-size", config.batch_size, "--device", config.device, "--seed",
+                 config.seed, "--threads", config.threads, *(["--resume"] if resume else [])],
+                paths.logs / "pretrain.log")
     progress.advance("pretrain")
     progress.end("pretrain")
+
+
+def is_resumable(folder: Path) -> bool:
+    """Whether `folder` holds a complete checkpoint saved with its training state."""
+    from model.checkpoint import CONFIG, TRAIN_STATE
+
+    return (folder / CONFIG).is_file() and (folder / TRAIN_STATE).is_file()
 
 
 def generate_demos(task: str, embodiment: str, folder: Path, episodes: int, seed: int, log_path: Path,

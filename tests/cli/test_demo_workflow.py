@@ -200,16 +200,42 @@ def test_demo_folders_hold_only_the_videos_of_the_present_settings(tmp_path, mon
 
 
 def test_training_stages_replace_a_stale_checkpoint(tmp_path, monkeypatch):
-    """A checkpoint left by other settings or an interrupted run would make `tracegen pretrain`/`adapt` refuse the
-    folder: the stage (run only when not done with these settings) starts it afresh."""
+    """A checkpoint left by other settings would make `tracegen pretrain`/`adapt` refuse the folder: the stage
+    (run only when not done with these settings) starts it afresh."""
     paths, seen = DemoPaths(tmp_path), []
     monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log: seen.append(Path(argv[argv.index("--out") + 1]).exists()))
     for folder in (paths.checkpoint("pretrained"), paths.checkpoint("adapted")):
-        folder.mkdir(parents=True)
-        (folder / "model.safetensors").write_bytes(b"stale")
-    demo_workflow.pretrain(DemoConfig(out=tmp_path), paths, demo_workflow.NoProgress())
+        _fake_checkpoint(folder)
+    demo_workflow.pretrain(DemoConfig(out=tmp_path), paths, demo_workflow.NoProgress(), {"pretrain_steps": 800})
     demo_workflow.adapt_checkpoint(paths.checkpoint("pretrained"), tmp_path, paths.checkpoint("adapted"), 5, tmp_path / "log", tmp_path)
     assert seen == [False, False]
+
+
+def test_an_interrupted_pretraining_run_of_the_same_settings_resumes(tmp_path, monkeypatch):
+    """An hour of pretraining cut short is continued from its last checkpoint (`--resume`), not thrown away;
+    a folder without training state, or one started with other settings, starts over."""
+    paths, calls = DemoPaths(tmp_path), []
+    monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log: calls.append([str(a) for a in argv]))
+    folder, key = paths.checkpoint("pretrained"), {"pretrain_steps": 800, "seed": 0}
+
+    def run(settings):
+        demo_workflow.pretrain(DemoConfig(out=tmp_path), paths, demo_workflow.NoProgress(), settings)
+        return "--resume" in calls[-1], folder.exists()
+
+    assert run(key) == (False, False)  # first start: nothing to resume
+    _fake_checkpoint(folder)  # the run saved a checkpoint, then was killed
+    assert run(key) == (True, True)
+    assert run({**key, "pretrain_steps": 1600}) == (False, False)  # other settings: the old run is removed
+    _fake_checkpoint(folder, train_state=False)  # a checkpoint without the state to continue from
+    assert run({**key, "pretrain_steps": 1600}) == (False, False)
+
+
+def _fake_checkpoint(folder: Path, train_state: bool = True) -> None:
+    from model.checkpoint import CONFIG, TRAIN_STATE, WEIGHTS
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (WEIGHTS, CONFIG, *([TRAIN_STATE] if train_state else [])):
+        (folder / name).write_bytes(b"saved")
 
 
 def test_adapt_checkpoint_passes_no_holdout_only_when_asked(tmp_path, monkeypatch):
