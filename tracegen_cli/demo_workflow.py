@@ -463,15 +463,32 @@ def is_resumable(folder: Path) -> bool:
 
 def generate_demos(task: str, embodiment: str, folder: Path, episodes: int, seed: int, log_path: Path,
                    camera: str = "static", depth: bool = True, start: str = "park") -> Path:
-    """Render `episodes` demos of one embodiment doing `task` into `folder` with `tracegen sim demos`, emptying
-    it first: a stage reruns when its settings change, and videos left from other settings (another camera or
-    seed writes other file names) would otherwise be forged and trained on beside the new ones."""
-    shutil.rmtree(folder, ignore_errors=True)
-    argv = ["sim", "demos", "--task", task, "--embodiment", embodiment, "--episodes", episodes,
-            "--camera", camera, "--out", folder, "--seed", seed, "--start", start]
-    if not depth:
-        argv.append("--no-depth")
-    run_command(argv, log_path)
+    """Render `episodes` demos of one embodiment doing `task` into `folder` with `tracegen sim demos`.
+
+    Episodes already there from these settings (`robot.sim.writer.written_episodes`: the same settings write
+    the same bytes) are kept and filming continues after them (`--first`), so an interrupted stage, or a
+    corpus grown from 500 to 1000 episodes, renders only what is missing. Every other file goes first: a
+    stage reruns when its settings change, and videos left from other settings would otherwise be forged
+    and trained on beside the new ones."""
+    from robot.sim.episode import EpisodeConfig
+    from robot.sim.writer import episode_files, written_episodes
+
+    config = EpisodeConfig(task=task, embodiment=embodiment, camera=camera, seed=seed, depth=depth, start=start)
+    kept = written_episodes(config, episodes, folder)
+    keep = {name for index in range(kept) for name in episode_files(replace(config, index=index))}
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if path.name in keep:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    if kept < episodes:
+        argv = ["sim", "demos", "--task", task, "--embodiment", embodiment, "--episodes", episodes - kept,
+                "--camera", camera, "--out", folder, "--seed", seed, "--start", start, "--first", kept]
+        if not depth:
+            argv.append("--no-depth")
+        run_command(argv, log_path)
     return folder
 
 

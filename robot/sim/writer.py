@@ -2,7 +2,7 @@
 
 `<name>.mp4` (H.264 via PyAV), `<name>.depth.npz` (key `depth`, float32 [T, H, W] metres, rounded to
 14 significant bits: relative error <= 1.3e-4, 0.13 mm at 1 m, which makes it compress 4x better),
-`<name>.json` (instructions, embodiment, fps, intrinsics, world-to-camera poses, task, seed, success)
+`<name>.json` (instructions, embodiment, fps, intrinsics, world-to-camera poses, task, seed, start, success)
 and `<name>.gt.npz` (`world` [T, 400, 3], `camera_uvz` [T, 400, 3], `visible` [T, 400], `geom` [400]).
 Every file is written under a temporary name and renamed, so a reader never sees half a file, and
 with fixed archive timestamps, so the same seed gives the same bytes.
@@ -22,8 +22,43 @@ from robot.sim.episode import Episode
 
 def episode_name(episode: Episode) -> str:
     """`<task>-<embodiment>-<camera>-s<seed>-<index>`."""
-    c = episode.config
+    return config_name(episode.config)
+
+
+def config_name(c) -> str:
+    """The file stem of the episode an `EpisodeConfig` films (see `episode_name`)."""
     return f"{c.task}-{c.embodiment}-{c.camera}-s{c.seed}-{c.index:03d}"
+
+
+def episode_files(config) -> list[str]:
+    """The file names `write_episode` writes for the episode `config` (an `EpisodeConfig`) films."""
+    name = config_name(config)
+    return [f"{name}.mp4", *([f"{name}.depth.npz"] if config.depth else []), f"{name}.gt.npz", f"{name}.json"]
+
+
+def written_episodes(config, episodes: int, out_dir: str | Path) -> int:
+    """How many of the `episodes` episodes from `config.index` on are already in `out_dir`, in a row from the
+    first, filmed with `config`'s settings: each has all its files (each written atomically) and a sidecar
+    recording the same task, embodiment, camera, seed, index, start, size and frame rate. The same settings
+    write the same bytes, so `generate_demos` from `config.index + written_episodes(...)` completes the run
+    exactly as one uninterrupted run would have written it."""
+    from dataclasses import replace
+
+    out_dir = Path(out_dir)
+    for offset in range(episodes):
+        c = replace(config, index=config.index + offset)
+        files = episode_files(c)
+        if not all((out_dir / name).is_file() for name in files):
+            return offset
+        try:
+            meta = json.loads((out_dir / files[-1]).read_text())
+        except (OSError, ValueError):
+            return offset
+        wanted = {"task": c.task, "embodiment": c.embodiment, "camera": c.camera, "seed": c.seed, "episode": c.index,
+                  "start": c.start, "size": [c.width, c.height], "fps": c.fps}
+        if any(meta.get(key) != value for key, value in wanted.items()):
+            return offset
+    return episodes
 
 
 def write_video(path: Path, frames: np.ndarray, fps: float) -> None:
@@ -63,6 +98,7 @@ def episode_metadata(episode: Episode) -> dict:
         "seed": c.seed,
         "episode": c.index,
         "camera": c.camera,
+        "start": c.start,
         "size": [c.width, c.height],
         "frames": int(len(episode.frames)),
         "success": episode.success,

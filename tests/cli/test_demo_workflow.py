@@ -196,7 +196,50 @@ def test_demo_folders_hold_only_the_videos_of_the_present_settings(tmp_path, mon
     (folder / "place_block-human-calibrated-s70000-000.mp4").write_bytes(b"old settings")
     monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log: calls.append([str(a) for a in argv]))
     demo_workflow.generate_demos("place_block", "human", folder, 5, 70000, tmp_path / "log", camera="handheld")
-    assert not folder.exists() and calls[0][calls[0].index("--out") + 1] == str(folder)
+    assert list(folder.iterdir()) == [] and calls[0][calls[0].index("--out") + 1] == str(folder)
+    assert calls[0][calls[0].index("--first") + 1] == "0" and calls[0][calls[0].index("--episodes") + 1] == "5"
+
+
+def _fake_episode(folder: Path, config) -> None:
+    """The files of one filmed episode of `config`, with the sidecar fields `written_episodes` compares."""
+    import json
+
+    from robot.sim.writer import config_name, episode_files
+
+    for name in episode_files(config):
+        (folder / name).write_bytes(b"film")
+    (folder / f"{config_name(config)}.json").write_text(json.dumps({
+        "task": config.task, "embodiment": config.embodiment, "camera": config.camera, "seed": config.seed,
+        "episode": config.index, "start": config.start, "size": [config.width, config.height], "fps": config.fps}))
+
+
+def test_a_demo_stage_films_only_the_episodes_it_lacks(tmp_path, monkeypatch):
+    """An interrupted corpus stage, or a corpus grown from 2 to 5 episodes, keeps the complete episodes of
+    the same settings and films on after them; a half-written episode and everything after it are redone."""
+    from dataclasses import replace
+
+    from robot.sim.episode import EpisodeConfig
+    from robot.sim.writer import episode_files
+
+    folder, calls = tmp_path / "human_calibrated", []
+    folder.mkdir()
+    config = EpisodeConfig(task="place_block", embodiment="human", camera="calibrated", seed=10105)
+    for index in range(4):
+        _fake_episode(folder, replace(config, index=index))
+    (folder / episode_files(replace(config, index=2))[0]).unlink()  # episode 2 cut short: no video
+    monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log: calls.append([str(a) for a in argv]))
+    demo_workflow.generate_demos("place_block", "human", folder, 5, 10105, tmp_path / "log", camera="calibrated")
+    (argv,) = calls
+    assert argv[argv.index("--first") + 1] == "2" and argv[argv.index("--episodes") + 1] == "3"
+    kept = {name for index in range(2) for name in episode_files(replace(config, index=index))}
+    assert {p.name for p in folder.iterdir()} == kept  # episodes 2 and 3 are filmed again, not mixed in
+
+    calls.clear()
+    demo_workflow.generate_demos("place_block", "human", folder, 2, 10105, tmp_path / "log", camera="calibrated")
+    assert calls == [] and {p.name for p in folder.iterdir()} == kept  # nothing missing: nothing filmed
+    demo_workflow.generate_demos("place_block", "human", folder, 2, 10105, tmp_path / "log", camera="calibrated",
+                                 start="home")  # same file names, other films
+    assert calls[0][calls[0].index("--first") + 1] == "0" and list(folder.iterdir()) == []
 
 
 def test_training_stages_replace_a_stale_checkpoint(tmp_path, monkeypatch):

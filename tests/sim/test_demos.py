@@ -2,6 +2,8 @@
 robot's demonstrator succeeds; same seed, same bytes; the CLI writes the files."""
 
 import json
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from robot.sim.episode import EpisodeConfig, generate_episode
 from robot.sim.errors import SimConfigError
 from robot.sim.tasks import DRAWER_OPEN_M, TASKS, goal_distance, goal_offset, sample_layout, task_success
 from robot.sim.world import build_scene
-from robot.sim.writer import generate_demos, write_episode
+from robot.sim.writer import episode_files, generate_demos, write_episode, written_episodes
 from tracegen_cli.commands.sim import TASK_NAMES
 from tracegen_cli.main import app
 
@@ -109,6 +111,24 @@ def test_same_seed_same_bytes_and_other_seed_other_layout(tmp_path):
         assert first[kind].read_bytes() == second[kind].read_bytes(), kind
     other = write_episode(generate_episode(EpisodeConfig(**{**config.__dict__, "seed": 8})), tmp_path / "c")
     assert other["gt"].read_bytes() != first["gt"].read_bytes()
+
+
+def test_a_run_continued_after_its_written_episodes_writes_the_bytes_of_one_run(tmp_path):
+    """`written_episodes` counts what an interrupted run left; filming on from there (`--first`) must give
+    exactly the files one uninterrupted run gives, and nothing from other settings may count."""
+    config = EpisodeConfig(task="place_block", embodiment="human", camera="calibrated", seed=3, width=64, height=48, fps=5)
+    whole = generate_demos(config, 3, tmp_path / "whole")
+    generate_demos(config, 1, tmp_path / "parts")
+    assert written_episodes(config, 3, tmp_path / "parts") == 1
+    generate_demos(replace(config, index=1), 2, tmp_path / "parts")
+    assert written_episodes(config, 3, tmp_path / "parts") == 3
+    for summary in whole:
+        for path in summary["paths"].values():
+            assert (tmp_path / "parts" / Path(path).name).read_bytes() == Path(path).read_bytes(), path
+    (tmp_path / "parts" / episode_files(replace(config, index=1))[2]).unlink()  # episode 1 lost its ground truth
+    assert written_episodes(config, 3, tmp_path / "parts") == 1
+    assert written_episodes(replace(config, start="home"), 3, tmp_path / "whole") == 0  # same names, other films
+    assert written_episodes(replace(config, fps=10), 3, tmp_path / "whole") == 0
 
 
 @pytest.mark.slow
