@@ -7,9 +7,12 @@ when it leaves its start by 1 % of the image side). A model that does not beat s
 training data underfits; one that does but fails on held-out scenes does not generalise. For the points
 that truly end far from where they started (the carried object: the arm comes back), it also scores how
 far along their true way the prediction takes them, at the step the true trace ends and at the horizon's
-end, the step execute plays (`end_travel`).
+end, the step execute plays (`end_travel`). With `--split train` or `--split val` on the store a checkpoint
+was pretrained on, only its training or its validation videos are scored: the two side by side say whether
+the model underfits (alike) or memorises (training far better).
 
 Run: .venv/bin/python benchmarks/fit_check.py --checkpoint CKPT --store STORE [--videos 40] [--sample 0] [--guidance 2]
+     [--split all|train|val]
 Prints one JSON object per line: one per video, then the mean.
 """
 
@@ -23,6 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+SPLITS = ("all", "train", "val")
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, required=True)
@@ -32,22 +38,37 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--temperature", type=float, default=0.0, help="sampling noise (0: deterministic)")
     parser.add_argument("--guidance", type=float, default=None,
                         help="classifier-free guidance scale (default: the checkpoint's; 1: none)")
+    parser.add_argument("--split", choices=SPLITS, default="all",
+                        help="score the checkpoint's training or validation videos only (its `data.val_keys`)")
     parser.add_argument("--threads", type=int, default=1)
     return parser.parse_args(argv)
 
 
+def split_keys(keys: list[str], val_keys: list[str], split: str) -> list[str]:
+    """The store's `keys` in `split` of a checkpoint whose validation videos are `val_keys`."""
+    if split == "all":
+        return list(keys)
+    if not val_keys:
+        raise SystemExit("the checkpoint records no validation videos; use --split all")
+    held = set(val_keys)
+    chosen = [k for k in keys if (k in held) == (split == "val")]
+    if not chosen:
+        raise SystemExit(f"no {split} video of the checkpoint is in the store; pass the store it was trained on")
+    return chosen
+
+
 def first_frame_errors(model, store: Path, videos: int, sample: int = 0, temperature: float = 0.0,
-                      guidance: float | None = None) -> list[dict]:
+                      guidance: float | None = None, keys: list[str] | None = None) -> list[dict]:
     """Moving-point errors (`model.evaluate.motion_errors`) of one predicted sample per video of `store`
-    (the first `videos` in key order, sample index `sample`; `guidance` None: the checkpoint's scale); videos
-    whose sample has no moving point are left out."""
+    (the first `videos` of `keys`, default all, in key order, sample index `sample`; `guidance` None: the
+    checkpoint's scale); videos whose sample has no moving point are left out."""
     import numpy as np
 
     from model.evaluate import motion_errors
     from model.predict import predict_traces
     from store.dataset import TraceDataset
 
-    data = TraceDataset(store, steps=model.cfg.steps)
+    data = TraceDataset(store, keys=keys, steps=model.cfg.steps)
     rows = []
     for video, (key, _, count) in enumerate(data.entries[:videos]):
         if count <= sample:
@@ -110,15 +131,17 @@ def main(argv=None) -> None:
     import torch
 
     from model.checkpoint import load_checkpoint
+    from store.trace_store import TraceStore
 
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    model, _, _ = load_checkpoint(args.checkpoint)
-    rows = first_frame_errors(model, args.store, args.videos, args.sample, args.temperature, args.guidance)
+    model, _, meta = load_checkpoint(args.checkpoint)
+    keys = split_keys(TraceStore.open(args.store).keys(), (meta.get("data") or {}).get("val_keys") or [], args.split)
+    rows = first_frame_errors(model, args.store, args.videos, args.sample, args.temperature, args.guidance, keys)
     for row in rows:
         print(json.dumps({"bench": "fit_check", **row}), flush=True)
     print(json.dumps({"bench": "fit_check", "summary": True, "checkpoint": str(args.checkpoint), "store": str(args.store),
-                      "sample": args.sample, "temperature": args.temperature,
+                      "split": args.split, "sample": args.sample, "temperature": args.temperature,
                       "guidance": model.cfg.guidance if args.guidance is None else args.guidance, "videos": len(rows), **summarise(rows)}),
           flush=True)
 

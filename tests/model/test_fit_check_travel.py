@@ -1,9 +1,10 @@
-"""benchmarks/fit_check.py's travel figure: analytic cases."""
+"""benchmarks/fit_check.py: its travel figure (analytic cases) and its choice of split."""
 
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from fit_check import end_travel  # noqa: E402
@@ -25,3 +26,16 @@ def test_no_point_ending_far_gives_none():
     target = np.zeros((2, 3, 3))
     target[0, 2, 0] = 7.0  # below 8 % of a 100 px side
     assert end_travel(target, target, np.ones(3, dtype=bool), side=100.0) is None
+
+
+def test_split_keys_keeps_the_checkpoints_training_or_validation_videos():
+    from fit_check import split_keys
+
+    keys = ["a1", "b2", "c3", "d4"]
+    assert split_keys(keys, ["b2", "zz"], "val") == ["b2"]
+    assert split_keys(keys, ["b2", "zz"], "train") == ["a1", "c3", "d4"]
+    assert split_keys(keys, [], "all") == keys
+    with pytest.raises(SystemExit, match="no validation videos"):
+        split_keys(keys, [], "train")
+    with pytest.raises(SystemExit, match="no val video"):
+        split_keys(keys, ["zz"], "val")
