@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from fit_check import end_travel  # noqa: E402
+from fit_check import end_travel, split_keys  # noqa: E402
 
 
 def test_travel_along_the_true_way_at_its_end_and_at_the_horizon():
@@ -29,8 +29,6 @@ def test_no_point_ending_far_gives_none():
 
 
 def test_split_keys_keeps_the_checkpoints_training_or_validation_videos():
-    from fit_check import split_keys
-
     keys = ["a1", "b2", "c3", "d4"]
     assert split_keys(keys, ["b2", "zz"], "val") == ["b2"]
     assert split_keys(keys, ["b2", "zz"], "train") == ["a1", "c3", "d4"]
