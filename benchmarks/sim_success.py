@@ -71,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="multiply the videos of each corpus kind per task (more pretraining data: "
                              "the simulated corpus costs ~2 s per video to render and forge)")
     parser.add_argument("--batch-size", type=int, default=16, help="pretraining batch size")
+    parser.add_argument("--pretrain-lr", type=float, default=None,
+                        help="pretraining peak learning rate (tracegen pretrain --lr; default: its own)")
     parser.add_argument("--target-demos", type=int, default=5,
                         help="SO-101 (and human) demos per task to adapt on (the paper's five; more shows what the "
                              "architecture can learn of the task when data is not the limit)")
@@ -219,7 +221,7 @@ def json_lines(trials, args, seconds: float, heldout: list[dict]) -> list[dict]:
         "eval_tasks": (args.eval_tasks or args.tasks).split(","), "corpus_scale": args.corpus_scale,
         "so101_other_tasks": args.so101_other_tasks, "calibrated_corpus": args.calibrated_corpus,
         "heldout_layouts": args.heldout_layouts, "pretrain_steps": args.pretrain_steps,
-        "adapt_steps": args.adapt_steps, "batch_size": args.batch_size, "episodes_per_kind": args.episodes_per_kind,
+        "adapt_steps": args.adapt_steps, "batch_size": args.batch_size, "pretrain_lr": args.pretrain_lr, "episodes_per_kind": args.episodes_per_kind,
         "target_demos": args.target_demos,
         "human_camera": args.human_camera, "human_depth": args.human_depth, "execute_mode": args.execute_mode,
         "temperature": args.temperature, "guidance": "the checkpoint's" if args.guidance is None else args.guidance, "samples": args.samples, "adapt_on_all_demos": args.adapt_on_all_demos,
@@ -290,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.corpus_scale < 1:
         raise SystemExit(f"--corpus-scale {args.corpus_scale}: use a whole number >= 1")
     config = replace(config, corpus=tuple(replace(e, episodes=e.episodes * args.corpus_scale) for e in config.corpus),
-                     batch_size=args.batch_size, target_demos=args.target_demos, colour_drift=args.forge_colour_drift)
+                     batch_size=args.batch_size, pretrain_lr=args.pretrain_lr, target_demos=args.target_demos,
+                     colour_drift=args.forge_colour_drift)
     if args.so101_other_tasks:
         config = replace(config, corpus=(*config.corpus, so101_other_tasks(args.so101_other_tasks)))
     if args.calibrated_corpus:

@@ -106,6 +106,7 @@ class DemoConfig:
         preset: model preset for pretraining.
         pretrain_steps, adapt_steps: optimisation steps of pretraining and of adapt/from-scratch.
         batch_size: samples per pretraining step (adapt uses its own default for five demos).
+        pretrain_lr: `tracegen pretrain --lr` (None: its default); a larger batch may want a larger rate.
         threads: torch CPU threads for training and prediction. 1 is the fastest on a busy 2-core
             machine (with 2, every small op waits for a scheduler slice: measured 10x slower predictions
             at load 8); raise it on an idle many-core machine.
@@ -131,6 +132,7 @@ class DemoConfig:
     pretrain_steps: int = 800
     adapt_steps: int = 200
     batch_size: int = 8
+    pretrain_lr: float | None = None
     threads: int = 1
     target_demos: int = 5
     trials: int = 8
@@ -354,6 +356,8 @@ def stage_keys(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task:
     forged = {**corpus, "forge": forge_settings(config.colour_drift)}
     pretrain_key = {**forged, "preset": config.preset, "pretrain_steps": config.pretrain_steps,
                     "batch_size": config.batch_size}
+    if config.pretrain_lr is not None:  # only when set, so runs at the default rate keep their keys
+        pretrain_key["pretrain_lr"] = config.pretrain_lr
     targets = {"seed": config.seed, "target_task": target_task, "target_demos": config.target_demos,
                "camera": "calibrated", "start": "home"}
     adapt_key = {**pretrain_key, **targets, "adapt_steps": config.adapt_steps, "scratch": "scratch" in config.conditions}
@@ -448,7 +452,8 @@ def pretrain(config: DemoConfig, paths: DemoPaths, progress: ProgressHook, setti
         mark_stage_done(paths, PRETRAIN_STARTED, settings)
     run_command(["pretrain", "--store", paths.store, "--out", folder, "--preset", config.preset, "--steps",
                  config.pretrain_steps, "--batch-size", config.batch_size, "--device", config.device, "--seed",
-                 config.seed, "--threads", config.threads, *(["--resume"] if resume else [])],
+                 config.seed, "--threads", config.threads, *(["--lr", config.pretrain_lr] if config.pretrain_lr is not None else []),
+                 *(["--resume"] if resume else [])],
                 paths.logs / "pretrain.log")
     progress.advance("pretrain")
     progress.end("pretrain")

@@ -12,8 +12,10 @@ from tracegen_cli.demo_cli import DemoError, last_error_line, require_commands, 
 from tracegen_cli.demo_workflow import (
     DemoConfig,
     DemoPaths,
+    NoProgress,
     cached_stage,
     describe_setup,
+    pretrain,
     stage_is_done,
     stage_keys,
 )
@@ -119,6 +121,21 @@ def test_stage_keys_carry_upstream_settings():
     assert keys["pretrain"] != more_steps["pretrain"] and keys["adapt"] != more_steps["adapt"]
     other_seed = stage_keys(DemoConfig.full(seed=1), ("place_block",), "place_block")
     assert all(keys[name] != other_seed[name] for name in keys)
+
+
+def test_a_pretraining_rate_reaches_the_command_and_the_stage_keys(monkeypatch, tmp_path):
+    keys = stage_keys(DemoConfig.full(), ("place_block",), "place_block")
+    faster = stage_keys(DemoConfig.full(pretrain_lr=2e-3), ("place_block",), "place_block")
+    assert "pretrain_lr" not in keys["pretrain"]  # runs at the default rate keep the keys they were stored with
+    assert keys["forge"] == faster["forge"]
+    assert keys["pretrain"] != faster["pretrain"] and keys["adapt"] != faster["adapt"]
+    calls = []
+    monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log, **kw: calls.append([str(a) for a in argv]))
+    paths = DemoPaths(tmp_path)
+    pretrain(DemoConfig.full(pretrain_lr=2e-3), paths, NoProgress(), faster["pretrain"])
+    pretrain(DemoConfig.full(), paths, NoProgress(), keys["pretrain"])
+    assert calls[0][calls[0].index("--lr") + 1] == "0.002"
+    assert "--lr" not in calls[1]
 
 
 def test_stages_after_filming_are_keyed_by_forges_settings(monkeypatch):
