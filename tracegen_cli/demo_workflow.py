@@ -450,10 +450,10 @@ def pretrain(config: DemoConfig, paths: DemoPaths, progress: ProgressHook, setti
     if not resume:
         shutil.rmtree(folder, ignore_errors=True)
         mark_stage_done(paths, PRETRAIN_STARTED, settings)
+    rate = ["--lr", config.pretrain_lr] if config.pretrain_lr is not None else []
     run_command(["pretrain", "--store", paths.store, "--out", folder, "--preset", config.preset, "--steps",
-                 config.pretrain_steps, "--batch-size", config.batch_size, "--device", config.device, "--seed",
-                 config.seed, "--threads", config.threads, *(["--lr", config.pretrain_lr] if config.pretrain_lr is not None else []),
-                 *(["--resume"] if resume else [])],
+                 config.pretrain_steps, "--batch-size", config.batch_size, *rate, "--device", config.device, "--seed",
+                 config.seed, "--threads", config.threads, *(["--resume"] if resume else [])],
                 paths.logs / "pretrain.log")
     progress.advance("pretrain")
     progress.end("pretrain")
