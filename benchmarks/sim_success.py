@@ -61,6 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="tracegen forge --colour-drift for the corpus and the held-out layouts (0: off, forge's default)")
     parser.add_argument("--adapt-replay", type=float, default=0.0, metavar="SHARE",
                         help="share of each adapt batch replayed from the pretraining corpus (tracegen adapt --replay; 0: off)")
+    parser.add_argument("--adapt-select", choices=("fde-moving", "ade-moving", "ade"), default="fde-moving",
+                        help="held-out score that picks the weights adapt keeps (tracegen adapt --select)")
     parser.add_argument("--adapt-on-all-demos", action="store_true",
                         help="adapt (and train scratch) on all five demos: tracegen adapt --no-holdout, so no held-out "
                              "demo score in the logs (the --heldout-layouts scores remain)")
@@ -147,10 +149,12 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
         prior = {"preset": config.preset} if scratch else upstream
         key = {**prior, **demo_key, "forge": forge_settings(config.colour_drift), "condition": name, "adapt_steps": config.adapt_steps,
                "human_camera": args.human_camera, "human_depth": args.human_depth, **({"lr": lr} if lr is not None else {}),
-               **({"holdout": False} if args.adapt_on_all_demos else {}), **({"replay": replay} if replay else {})}
+               **({"holdout": False} if args.adapt_on_all_demos else {}), **({"replay": replay} if replay else {}),
+               "select": args.adapt_select}  # in every key: stages adapted before --select judged by all points' ADE
         cached_stage(paths, f"{task}-{name}", key, lambda d=demos, o=out, s=scratch, r=lr, p=replay: adapt_checkpoint(
             base, d, o, config.adapt_steps, log, paths.out / "demo_store", from_scratch=s, device=config.device,
-            seed=args.seed, threads=config.threads, lr=r, holdout=not args.adapt_on_all_demos, replay=p))
+            seed=args.seed, threads=config.threads, lr=r, holdout=not args.adapt_on_all_demos, replay=p,
+            select=args.adapt_select))
         checkpoints[name] = out
     return {name: checkpoints[name] for name in conditions if name in checkpoints}
 
@@ -226,7 +230,7 @@ def json_lines(trials, args, seconds: float, heldout: list[dict]) -> list[dict]:
         "target_demos": args.target_demos,
         "human_camera": args.human_camera, "human_depth": args.human_depth, "execute_mode": args.execute_mode,
         "temperature": args.temperature, "guidance": "the checkpoint's" if args.guidance is None else args.guidance, "samples": args.samples, "adapt_on_all_demos": args.adapt_on_all_demos,
-        "adapt_replay": args.adapt_replay, "finetune_lr": args.finetune_lr, "forge_colour_drift": args.forge_colour_drift,
+        "adapt_select": args.adapt_select, "adapt_replay": args.adapt_replay, "finetune_lr": args.finetune_lr, "forge_colour_drift": args.forge_colour_drift,
         "kept": {f"{h['task']}/{h['condition']}": h["kept"] for h in heldout if "kept" in h},
         "wall_seconds": round(seconds, 1),
         "median_predict_ms": _finite(float(sorted(latencies)[len(latencies) // 2]) if latencies else math.nan),

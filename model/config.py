@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from model.errors import ConfigError
 from store.trace import GRID_SIZE, MODEL_STEPS
 
+# validation metrics (see `model.train.evaluate`) a run can keep its best snapshot by: all points' average
+# displacement, or the moving points' average or final one (where the trace leaves what it carries)
+SELECT_METRICS = ("ade_px", "ade_moving_px", "fde_moving_px")
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -190,6 +193,8 @@ class TrainConfig:
             uniformly.
         log_every: report progress every this many steps.
         threads: torch CPU threads (0 keeps torch's default).
+        select_metric: the validation metric (lower is better, one of `SELECT_METRICS`) that picks
+            `out_dir/best`; where it is NaN (no validation point moves) the all-points ADE decides.
         provenance: free-form description of the training data, stored in config.json.
     """
 
@@ -218,6 +223,7 @@ class TrainConfig:
     time_logit_std: float = 0.8
     log_every: int = 10
     threads: int = 0
+    select_metric: str = "ade_px"
     provenance: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -230,5 +236,7 @@ class TrainConfig:
             raise ConfigError(f"ema_decay {self.ema_decay} must lie in [0, 1)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device {self.device!r} is unknown; use auto, cpu or cuda")
+        if self.select_metric not in SELECT_METRICS:
+            raise ConfigError(f"select_metric {self.select_metric!r} is unknown; use one of {', '.join(SELECT_METRICS)}")
         if not 0.1 <= self.crop_scale <= 1.0:
             raise ConfigError(f"crop_scale {self.crop_scale} must lie in [0.1, 1]")

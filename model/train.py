@@ -3,10 +3,10 @@ checkpoint's weights with a fresh schedule).
 
 One readable function, `train`: AdamW, linear warm-up then cosine (`get_lr`), gradient clipping, EMA
 weights, bf16 autocast on GPU only, periodic `evaluate` (ADE/FDE px and cm), checkpoints (`out_dir` is
-the last state, `out_dir/best` the best validation ADE) and exact resume. Data order, augmentation
-and noise are pure functions of (seed, step), so a resumed run repeats an uninterrupted one. Under
-`torchrun` it trains data-parallel (DDP; gloo on CPU, NCCL on GPU). It reports through a `progress`
-callback and never prints.
+the last state, `out_dir/best` the best by `select_metric`, by default the validation ADE) and exact
+resume. Data order, augmentation and noise are pure functions of (seed, step), so a resumed run repeats
+an uninterrupted one. Under `torchrun` it trains data-parallel (DDP; gloo on CPU, NCCL on GPU). It
+reports through a `progress` callback and never prints.
 """
 
 from __future__ import annotations
@@ -173,6 +173,12 @@ def evaluate(model: TraceFlowNet, dataset, transform: SampleTransform, max_sampl
     return {"val_loss": sum(losses) / max(1, count), **errors, **motion_errors(pred, target, valid, torch.cat(sides)), "samples": count}
 
 
+def selection_score(metrics: dict, metric: str) -> float:
+    """`metrics[metric]`, or the all-points ADE where that is NaN or absent (no validation point moves)."""
+    value = metrics.get(metric, float("nan"))
+    return float(value) if value == value else float(metrics["ade_px"])
+
+
 @dataclasses.dataclass
 class _Run:
     """Mutable state of one training run (what a resume restores)."""
@@ -186,7 +192,7 @@ class _Run:
     world: int
     device: torch.device
     step: int = 0
-    best_ade: float = float("inf")
+    best_score: float = float("inf")  # the best `selection_score` so far
     last_metrics: dict | None = None
 
 
@@ -202,7 +208,7 @@ def _save(run: _Run, best: bool) -> None:
         "model": raw.state_dict(),
         "optimizer": run.optimizer.state_dict(),
         "step": run.step,
-        "best_ade": run.best_ade,
+        "best_score": run.best_score,
     }
     save_checkpoint(run.cfg.out_dir, run.ema, run.model_cfg, run.step, _meta(run), train_state=state)
     if best:
@@ -210,13 +216,14 @@ def _save(run: _Run, best: bool) -> None:
 
 
 def _validate_and_save(run: _Run, val_dataset, transform, progress: Progress) -> None:
-    """Rank 0 only: evaluate the EMA weights, then checkpoint (best when the ADE improved)."""
+    """Rank 0 only: evaluate the EMA weights, then checkpoint (best when the selection score improved)."""
     best = False
     if val_dataset is not None and len(val_dataset):
         metrics = evaluate(run.ema, val_dataset, transform, run.cfg.eval_samples, seed=run.cfg.seed)
         run.last_metrics = {"step": run.step, **metrics}
-        best = metrics["ade_px"] < run.best_ade
-        run.best_ade = min(run.best_ade, metrics["ade_px"])
+        score = selection_score(metrics, run.cfg.select_metric)
+        best = score < run.best_score
+        run.best_score = min(run.best_score, score)
         progress({"event": "eval", "step": run.step, **metrics, "best": best})
     _save(run, best)
     progress({"event": "checkpoint", "step": run.step, "path": str(run.cfg.out_dir), "best": best})
@@ -234,7 +241,8 @@ def _start(cfg: TrainConfig, init_checkpoint, resume: bool) -> _Run:
 
         ema.load_state_dict(load_file(str(Path(cfg.out_dir) / "model.safetensors"), device=str(device)))
         optimizer.load_state_dict(state["optimizer"])
-        run.step, run.best_ade = int(state["step"]), float(state["best_ade"])
+        run.step = int(state["step"])
+        run.best_score = float(state.get("best_score", state.get("best_ade", float("inf"))))  # best_ade: states before select_metric
     if world > 1:
         run.model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     return run

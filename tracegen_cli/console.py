@@ -63,8 +63,10 @@ def progress(target: Console | None = None, **kwargs):
 
 
 def motion_text(metrics: dict) -> str:
-    """", moving points ADE 12.9 px (staying still 20.3 px)" from validation metrics, or "" when they have none."""
-    model, still = metrics.get("ade_moving_px"), metrics.get("still_ade_moving_px")
-    if model is None or still is None or model != model or still != still:  # absent or NaN
+    """", moving points ADE 12.9 px, FDE 18.0 px (staying still 20.3 px, 27.1 px)" from validation metrics, or
+    "" when they have none."""
+    values = [metrics.get(key) for key in ("ade_moving_px", "fde_moving_px", "still_ade_moving_px", "still_fde_moving_px")]
+    if any(value is None or value != value for value in values):  # absent or NaN
         return ""
-    return f", moving points ADE {model:.2f} px (staying still {still:.2f} px)"
+    model_ade, model_fde, still_ade, still_fde = values
+    return f", moving points ADE {model_ade:.2f} px, FDE {model_fde:.2f} px (staying still {still_ade:.2f} px, {still_fde:.2f} px)"

@@ -512,10 +512,11 @@ def generate_target_demos(config: DemoConfig, paths: DemoPaths, task: str, progr
 
 def adapt_checkpoint(base: Path, demos: Path, out: Path, steps: int, log_path: Path, store: Path,
                      from_scratch: bool = False, device: str = "cpu", seed: int = 0, threads: int = 1,
-                     lr: float | None = None, holdout: bool = True, replay: float = 0.0) -> Path:
+                     lr: float | None = None, holdout: bool = True, replay: float = 0.0, select: str | None = None) -> Path:
     """`tracegen adapt` (or `--from-scratch`) on a folder of demo videos, at `lr` (None: adapt's default),
     holding one demo out for validation unless `holdout` is false, replaying the base's pretraining videos
-    in a `replay` share of each batch; returns the checkpoint folder.
+    in a `replay` share of each batch, keeping the weights `select` (`tracegen adapt --select`; None: its
+    default) prefers; returns the checkpoint folder.
 
     The demos are forged into `store`, kept apart from the pretraining store so a later pretraining
     run in the same folder can never see target-robot footage. A checkpoint already in `out` is from other
@@ -532,6 +533,8 @@ def adapt_checkpoint(base: Path, demos: Path, out: Path, steps: int, log_path: P
         argv.append("--no-holdout")
     if replay:
         argv += ["--replay", replay]
+    if select is not None:
+        argv += ["--select", select]
     run_command(argv, log_path)
     return out
 

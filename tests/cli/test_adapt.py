@@ -66,8 +66,8 @@ def test_adapt_starts_from_the_base_weights_with_a_fresh_schedule(base, demo_sto
     adapted, original = _weights(tmp_path / "adapted"), _weights(base)
     assert all(torch.allclose(adapted[name], original[name], atol=1e-6) for name in original)
     config = json.loads((tmp_path / "adapted" / "config.json").read_text())
-    assert config["step"] in (1, 2)  # a fresh schedule (the best of its two scored snapshots), not BASE_STEP + 2
-    assert config["kept"]["weights"] == f"step {config['step']}"  # a tie with the base keeps the adapted weights
+    assert config["kept"]["weights"] == "base" and config["step"] == 0  # a tie: a snapshot must beat the base
+    assert config["kept"]["metric"] == "fde_moving_px"
     data = config["data"]
     base_id = json.loads((base / "config.json").read_text())["checkpoint_id"]
     assert data["kind"] == "adapt" and data["base_checkpoint_id"] == base_id
@@ -76,6 +76,13 @@ def test_adapt_starts_from_the_base_weights_with_a_fresh_schedule(base, demo_sto
     assert config["train"]["lr"] == 1e-12 and config["train"]["flip_prob"] == 0.0
     assert config["metrics"]["samples"] == 2  # scored on the held-out demo's two samples
     assert "held-out demo: ADE" in result.output and "base model: ADE" in result.output
+    assert "kept the base model's weights" in result.output
+    # without a held-out demo the last state is kept: a fresh schedule of 2 steps, not BASE_STEP + 2
+    last = _adapt(base, location, keys, tmp_path / "last", "--lr", 1e-12, "--no-holdout")
+    assert last.exit_code == 0, last.output
+    config = json.loads((tmp_path / "last" / "config.json").read_text())
+    assert config["step"] == 2 and "kept" not in config
+    assert all(torch.allclose(_weights(tmp_path / "last")[name], original[name], atol=1e-6) for name in original)
 
 
 def test_from_scratch_trains_the_same_architecture_from_random_weights(base, demo_store, tmp_path):
@@ -171,8 +178,8 @@ def test_adapt_forges_simulated_demo_videos_then_reuses_them(base, tmp_path):
     assert second.exit_code == 0 and second.output.count("already forged with these settings") == 3, second.output
 
 
-def _scored_run(base, tmp_path, snapshot_ade: float):
-    """A finished adapt run folder whose best snapshot (the base's weights, perturbed) scored `snapshot_ade`."""
+def _scored_run(base, tmp_path, snapshot: dict):
+    """A finished adapt run folder whose best snapshot (the base's weights, perturbed) scored `snapshot`."""
     import shutil
 
     from model.checkpoint import load_checkpoint, save_checkpoint
@@ -182,25 +189,32 @@ def _scored_run(base, tmp_path, snapshot_ade: float):
     model, cfg, _ = load_checkpoint(base)
     with torch.no_grad():
         next(model.parameters()).add_(1.0)
-    save_checkpoint(run / "best", model, cfg, 7, {"data": {"kind": "adapt"}, "metrics": {"ade_px": snapshot_ade}})
+    save_checkpoint(run / "best", model, cfg, 7, {"data": {"kind": "adapt"}, "metrics": snapshot})
     return run
 
 
-@pytest.mark.parametrize("snapshot_ade, base_ade, kept", [
-    (2.0, 2.5, "step 7"),  # adapting helped
-    (1.01, 1.0, "step 7"),  # the base 1 % better: within the margin, the adapted weights stay
-    (1.2, 1.0, "base"),  # the base clearly better: adapting only overfit
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("snapshot, base_scores, metric, kept", [
+    ({"ade_px": 2.0, "fde_moving_px": 9.0}, {"ade_px": 2.5, "fde_moving_px": 10.0}, "fde_moving_px", "step 7"),  # 10 % better
+    ({"ade_px": 1.5, "fde_moving_px": 9.7}, {"ade_px": 1.7, "fde_moving_px": 10.0}, "fde_moving_px", "base"),  # 3 %: within the margin
+    ({"ade_px": 1.5, "fde_moving_px": 16.2}, {"ade_px": 1.7, "fde_moving_px": 13.9}, "fde_moving_px", "base"),  # ADE better, the end worse
+    ({"ade_px": 1.5, "fde_moving_px": 16.2}, {"ade_px": 1.7, "fde_moving_px": 13.9}, "ade_px", "step 7"),  # judged by ADE, 12 % better
+    ({"ade_px": 1.5, "fde_moving_px": NAN}, {"ade_px": 1.7, "fde_moving_px": NAN}, "fde_moving_px", "step 7"),  # nothing moves: ADE
+    ({"ade_px": 1.0, "fde_moving_px": 9.0}, {"ade_px": 1.0, "fde_moving_px": 9.0}, "fde_moving_px", "base"),  # a tie keeps the base
 ])
-def test_adapt_keeps_the_base_only_when_clearly_better_on_the_held_out_demo(base, tmp_path, snapshot_ade, base_ade, kept):
+def test_adapt_keeps_a_snapshot_only_when_clearly_better_than_the_base(base, tmp_path, snapshot, base_scores, metric, kept):
     from tracegen_cli.adapt_workflow import keep_the_best
 
-    run = _scored_run(base, tmp_path, snapshot_ade)
-    assert keep_the_best(run, base, {"ade_px": base_ade}) == kept
+    run = _scored_run(base, tmp_path, snapshot)
+    assert keep_the_best(run, base, base_scores, metric) == kept
     config = json.loads((run / "config.json").read_text())
     weights, original = _weights(run), _weights(base)
     same_as_base = all(torch.allclose(weights[name], original[name]) for name in original)
     assert same_as_base == (kept == "base")
-    assert config["kept"]["weights"] == kept and config["metrics"]["ade_px"] == (base_ade if kept == "base" else snapshot_ade)
+    assert config["kept"]["weights"] == kept and config["kept"]["metric"] == metric
+    assert config["metrics"]["ade_px"] == (base_scores if kept == "base" else snapshot)["ade_px"]
     assert config["step"] == (0 if kept == "base" else 7) and not (run / "best").exists()
     assert not (run / "train_state.pt").exists()
 

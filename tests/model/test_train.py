@@ -12,10 +12,10 @@ from safetensors.torch import load_file
 
 from model.checkpoint import load_checkpoint, load_train_state
 from model.config import TrainConfig
-from model.errors import CheckpointError
+from model.errors import CheckpointError, ConfigError
 from model.samples import SampleTransform
 from model.synthetic import SyntheticTraceDataset
-from model.train import _step_batches, evaluate, get_lr, train
+from model.train import _step_batches, evaluate, get_lr, selection_score, train
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,6 +76,14 @@ def test_resume_without_state_and_empty_data_fail_clearly(tmp_path):
         train(_cfg(tmp_path / "none", 2), SyntheticTraceDataset(2, 1), resume=True)
     with pytest.raises(Exception, match="empty"):
         train(_cfg(tmp_path / "empty", 2), [])
+
+
+def test_the_best_snapshot_is_chosen_by_the_selection_metric_or_else_the_ade():
+    metrics = {"ade_px": 1.5, "ade_moving_px": 9.9, "fde_moving_px": 16.2}
+    assert selection_score(metrics, "fde_moving_px") == 16.2 and selection_score(metrics, "ade_px") == 1.5
+    assert selection_score({"ade_px": 1.5, "fde_moving_px": float("nan")}, "fde_moving_px") == 1.5  # nothing moves
+    with pytest.raises(ConfigError, match="select_metric 'loss' is unknown"):
+        TrainConfig(select_metric="loss").validate()
 
 
 class _Subset:

@@ -6,6 +6,7 @@ the result.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,22 @@ import typer
 from tracegen_cli.console import console, motion_text, progress, settings
 
 HELP = "Adapt a pretrained checkpoint to a new robot or task from a few demo videos (default: five)."
+
+
+class Selection(StrEnum):
+    """`--select`: the held-out metric that picks the kept weights (`model.config.SELECT_METRICS`)."""
+
+    fde_moving = "fde-moving"
+    ade_moving = "ade-moving"
+    ade = "ade"
+
+    @property
+    def metric(self) -> str:
+        return {"fde-moving": "fde_moving_px", "ade-moving": "ade_moving_px", "ade": "ade_px"}[self.value]
+
+
+SCORE_NAMES = {"fde_moving_px": "where the moving points end (FDE)", "ade_moving_px": "the moving points' ADE",
+               "ade_px": "all points' ADE"}
 
 
 class _ProgressView:
@@ -62,6 +79,8 @@ def adapt(
     holdout: Annotated[bool, typer.Option("--holdout/--no-holdout", help="Hold one demo out for validation (with 3 or more).")] = True,
     replay: Annotated[float, typer.Option(help="Share of each batch drawn from the base's pretraining videos (0: the demos alone), so it keeps what it knew.")] = 0.0,
     replay_store: Annotated[Path | None, typer.Option(help="Store to replay (default: the base's pretraining store, named in its config.json).")] = None,
+    select: Annotated[Selection, typer.Option(help="Held-out score that picks the weights kept: where the moving points end, "
+                                               "their whole path, or all points; a snapshot must beat the base by 5 %.")] = Selection.fde_moving,
     seed: Annotated[int, typer.Option(help="Seed of weights, data order, augmentation and noise.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int, typer.Option(min=0, help="Torch CPU threads (0: torch's default).")] = 0,
@@ -72,7 +91,7 @@ def adapt(
 
     cfg = AdaptConfig(base=base, demos=list(demos), out_dir=out, store=store, steps=steps, from_scratch=from_scratch,
                       batch_size=batch_size, lr=lr, holdout=holdout, seed=seed, device=device, threads=threads,
-                      replay=replay, replay_store=replay_store)
+                      replay=replay, replay_store=replay_store, select=select.metric)
     mode = "from scratch (control: same architecture, random weights)" if from_scratch else f"from {base}"
     header = f"adapt {mode}: {steps} steps, demo store {cfg.store_location}"
     with progress() as bar:
@@ -103,11 +122,13 @@ def _render(result) -> None:
         if result.base_metrics:
             line += f" (base model: ADE {result.base_metrics['ade_px']:.2f} px, FDE {result.base_metrics['fde_px']:.2f} px)"
         console.print(line)
+    scored = config.get("kept") or {}
+    judged = f"{SCORE_NAMES.get(scored.get('metric'), scored.get('metric'))} on the held-out demo"
     if result.kept == "base":
-        console.print("[yellow]kept the base model's weights: they scored clearly better on the held-out demo than "
-                      "every training snapshot (these demos add nothing it did not already predict; try more or other demos)[/]")
+        console.print(f"[yellow]kept the base model's weights: no training snapshot beat them by 5 % in {judged} "
+                      "(these demos add nothing it did not already predict; try more or other demos)[/]", highlight=False)
     elif result.kept != "last":
-        console.print(f"kept the snapshot of {result.kept}, the best on the held-out demo", highlight=False)
+        console.print(f"kept the snapshot of {result.kept}, the best in {judged}", highlight=False)
     console.print(f"wrote checkpoint {result.checkpoint} (id {config['checkpoint_id']})", highlight=False)
 
 
