@@ -470,7 +470,7 @@ def keep_the_best(checkpoint: Path, base: Path | None, base_metrics: dict | None
     kept = "base" if use_base else f"step {snapshot_meta['step']}"
     extra = {key: run_meta[key] for key in ("data", "train", "world_size") if key in run_meta}
     extra["metrics"] = base_metrics if use_base else snapshot_meta.get("metrics")
-    extra["kept"] = {"weights": kept, "metric": metric, "margin": SNAPSHOT_MARGIN,
+    extra["kept"] = {"weights": kept, "metric": metric, "margin": SNAPSHOT_MARGIN, "best_snapshot_step": snapshot_meta["step"],
                      "held_out": {"base": base_score if base_metrics is not None else None, "best_snapshot": snapshot_score}}
     save_checkpoint(checkpoint, model, model_cfg, 0 if use_base else snapshot_meta["step"], extra)
     (checkpoint / TRAIN_STATE).unlink(missing_ok=True)  # the state of the last step, not of these weights

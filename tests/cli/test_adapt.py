@@ -213,7 +213,7 @@ def test_adapt_keeps_a_snapshot_only_when_clearly_better_than_the_base(base, tmp
     weights, original = _weights(run), _weights(base)
     same_as_base = all(torch.allclose(weights[name], original[name]) for name in original)
     assert same_as_base == (kept == "base")
-    assert config["kept"]["weights"] == kept and config["kept"]["metric"] == metric
+    assert config["kept"]["weights"] == kept and config["kept"]["metric"] == metric and config["kept"]["best_snapshot_step"] == 7
     assert config["metrics"]["ade_px"] == (base_scores if kept == "base" else snapshot)["ade_px"]
     assert config["step"] == (0 if kept == "base" else 7) and not (run / "best").exists()
     assert not (run / "train_state.pt").exists()

@@ -29,8 +29,7 @@ class Selection(StrEnum):
         return {"fde-moving": "fde_moving_px", "ade-moving": "ade_moving_px", "ade": "ade_px"}[self.value]
 
 
-SCORE_NAMES = {"fde_moving_px": "where the moving points end (FDE)", "ade_moving_px": "the moving points' ADE",
-               "ade_px": "all points' ADE"}
+SCORE_NAMES = {"fde_moving_px": "moving points' FDE", "ade_moving_px": "moving points' ADE", "ade_px": "all points' ADE"}
 
 
 class _ProgressView:
@@ -123,12 +122,16 @@ def _render(result) -> None:
             line += f" (base model: ADE {result.base_metrics['ade_px']:.2f} px, FDE {result.base_metrics['fde_px']:.2f} px)"
         console.print(line)
     scored = config.get("kept") or {}
-    judged = f"{SCORE_NAMES.get(scored.get('metric'), scored.get('metric'))} on the held-out demo"
+    name, scores = SCORE_NAMES.get(scored.get("metric"), scored.get("metric")), scored.get("held_out") or {}
     if result.kept == "base":
-        console.print(f"[yellow]kept the base model's weights: no training snapshot beat them by 5 % in {judged} "
-                      "(these demos add nothing it did not already predict; try more or other demos)[/]", highlight=False)
+        console.print(f"[yellow]kept the base model's weights: on the held-out demo the best training snapshot (step "
+                      f"{scored['best_snapshot_step']}) has {name} {scores['best_snapshot']:.2f} px, the base "
+                      f"{scores['base']:.2f} px, and a snapshot must be 5 % better (these demos add nothing it did not "
+                      "already predict; try more or other demos)[/]", highlight=False)
     elif result.kept != "last":
-        console.print(f"kept the snapshot of {result.kept}, the best in {judged}", highlight=False)
+        base = f", the base {scores['base']:.2f} px" if scores.get("base") is not None else ""
+        console.print(f"kept the snapshot of {result.kept}: on the held-out demo its {name} is {scores['best_snapshot']:.2f} px{base}",
+                      highlight=False)
     console.print(f"wrote checkpoint {result.checkpoint} (id {config['checkpoint_id']})", highlight=False)
 
 
