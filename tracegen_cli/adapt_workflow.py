@@ -29,6 +29,7 @@ FINETUNE_LR = 3e-4
 SCRATCH_LR = 1e-3
 MIN_DEMOS_FOR_HOLDOUT = 3  # hold one demo out only when at least two remain to train on
 EVALS_PER_RUN = 5  # with a held-out demo, the model is scored on it this many times during training
+SELECTIONS = {"fde-moving": "fde_moving_px", "ade-moving": "ade_moving_px", "ade": "ade_px"}  # --select -> metric
 SNAPSHOT_MARGIN = 0.05  # a snapshot replaces the base only when it scores this much (5 %) lower on the held-out demo
 DEFAULT_STORE_NAME = "tracegen-demos.zarr"  # beside the output checkpoint, shared by sibling runs
 Progress = Callable[[dict], None]
@@ -62,9 +63,9 @@ class AdaptConfig:
         eval_samples: validation samples scored at the end.
         replay: share (0 <= replay < 1) of the training draws taken from the base's pretraining videos.
         replay_store: the store replayed (default: the one the base's config.json names).
-        select: the held-out metric (one of `model.config.SELECT_METRICS`) that picks the snapshot kept
-            and decides between it and the base: by default where the moving points end (FDE), which is
-            where a carried object is put down.
+        select: the held-out score (a `SELECTIONS` key) that picks the snapshot kept and decides between
+            it and the base: by default where the moving points end ("fde-moving"), which is where a
+            carried object is put down.
     """
 
     base: Path
@@ -85,7 +86,7 @@ class AdaptConfig:
     eval_samples: int = 64
     replay: float = 0.0
     replay_store: Path | None = None
-    select: str = "fde_moving_px"
+    select: str = "fde-moving"
 
     @property
     def store_location(self) -> Path:
@@ -365,7 +366,7 @@ def train_config(cfg: AdaptConfig, model_cfg, base_meta: dict, demos: DemoSet, v
         jitter=cfg.jitter,
         log_every=max(1, cfg.steps // 50),
         threads=cfg.threads,
-        select_metric=cfg.select,
+        select_metric=SELECTIONS[cfg.select],
         provenance=provenance,
     )
 
@@ -405,16 +406,16 @@ def adapt(cfg: AdaptConfig, progress: Progress | None = None) -> AdaptResult:
         An `AdaptResult`; the checkpoint's config.json `data` field holds the provenance.
     Raises:
         DemoError: demos missing or forging to zero samples, or nothing to replay; CheckpointError: an unusable base;
-        ConfigError: an unknown `select` metric.
+        ConfigError: an unknown `select`.
     """
     from model.checkpoint import read_checkpoint_config
-    from model.config import SELECT_METRICS, ModelConfig
+    from model.config import ModelConfig
     from model.errors import ConfigError
     from model.train import train
 
     report = progress or (lambda event: None)
-    if cfg.select not in SELECT_METRICS:
-        raise ConfigError(f"select {cfg.select!r} is unknown; use one of {', '.join(SELECT_METRICS)}")
+    if cfg.select not in SELECTIONS:
+        raise ConfigError(f"select {cfg.select!r} is unknown; use one of {', '.join(SELECTIONS)}")
     base_meta = read_checkpoint_config(cfg.base)
     model_cfg = ModelConfig.from_dict(base_meta["model"])
     if Path(cfg.out_dir).resolve() == Path(cfg.base).resolve():
@@ -436,7 +437,7 @@ def adapt(cfg: AdaptConfig, progress: Progress | None = None) -> AdaptResult:
         base_metrics = evaluate_checkpoint(cfg.base, val_set, cfg.eval_samples, cfg.seed)
         report({"event": "zero_shot", **base_metrics})
     checkpoint = train(tcfg, train_set, val_set, init_checkpoint=None if cfg.from_scratch else cfg.base, progress=report)
-    kept = keep_the_best(Path(checkpoint), cfg.base if base_metrics else None, base_metrics, cfg.select) if val_set else "last"
+    kept = keep_the_best(Path(checkpoint), cfg.base if base_metrics else None, base_metrics, SELECTIONS[cfg.select]) if val_set else "last"
     metrics = read_checkpoint_config(checkpoint).get("metrics")
     return AdaptResult(checkpoint, demos, train_keys, val_keys, forge_source, metrics, base_metrics, kept)
 
@@ -445,10 +446,10 @@ def keep_the_best(checkpoint: Path, base: Path | None, base_metrics: dict | None
     """Leave in `checkpoint` the weights that scored best on the held-out demo by `metric`
     (`model.train.selection_score`): the best training snapshot (`checkpoint/best`) when it beats the base
     model by `SNAPSHOT_MARGIN`, else the base. One held-out demo is a noisy judge, and five demos of videos
-    like those the base was pretrained on often make it worse: measured on `place_block` (48 trials), four
-    kept snapshots that beat their base's all-points ADE by 11-17 % lost 2 to 23 trials to it, yet by where
-    the moving points end none of them beat the base by 5 % (three were worse); the one snapshot that won
-    trials (6) was 10 % better there.
+    like those the base was pretrained on often make it worse. Measured on `place_block` (48 trials, the
+    README's seed-1 2,005-video rows): snapshots that beat the batch-32 prior's all-points ADE by 12 % and
+    17 % lost 9 and 2 trials to it, and their moving points ended further from the truth than the base's
+    (16.1 and 14.1 px against 13.9); on the batch-8 prior the snapshot that won 6 trials was 10 % better there.
 
     Returns:
         "step N" or "base"; the checkpoint's config.json records the choice and both scores under "kept".

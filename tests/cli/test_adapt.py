@@ -113,6 +113,14 @@ def test_forge_settings_come_from_the_checkpoint_or_the_base_store(tmp_path):
     assert forge_settings({"data": {"store": str(tmp_path / "gone.zarr")}}) == (ForgeConfig(), "defaults")
 
 
+def test_every_select_choice_names_a_metric_training_can_select_by():
+    from model.config import SELECT_METRICS
+    from tracegen_cli.adapt_workflow import SELECTIONS
+    from tracegen_cli.commands.adapt import Selection
+
+    assert sorted(SELECTIONS.values()) == sorted(SELECT_METRICS) and {c.value for c in Selection} == set(SELECTIONS)
+
+
 def test_default_learning_rates_and_holdout_rule():
     keys = [f"{i:x}" * 64 for i in range(1, 6)]
     train, val = split_demos(keys, holdout=True, seed=0)

@@ -18,15 +18,11 @@ HELP = "Adapt a pretrained checkpoint to a new robot or task from a few demo vid
 
 
 class Selection(StrEnum):
-    """`--select`: the held-out metric that picks the kept weights (`model.config.SELECT_METRICS`)."""
+    """`--select`: the held-out score that picks the kept weights (`adapt_workflow.SELECTIONS`)."""
 
     fde_moving = "fde-moving"
     ade_moving = "ade-moving"
     ade = "ade"
-
-    @property
-    def metric(self) -> str:
-        return {"fde-moving": "fde_moving_px", "ade-moving": "ade_moving_px", "ade": "ade_px"}[self.value]
 
 
 SCORE_NAMES = {"fde_moving_px": "moving points' FDE", "ade_moving_px": "moving points' ADE", "ade_px": "all points' ADE"}
@@ -90,7 +86,7 @@ def adapt(
 
     cfg = AdaptConfig(base=base, demos=list(demos), out_dir=out, store=store, steps=steps, from_scratch=from_scratch,
                       batch_size=batch_size, lr=lr, holdout=holdout, seed=seed, device=device, threads=threads,
-                      replay=replay, replay_store=replay_store, select=select.metric)
+                      replay=replay, replay_store=replay_store, select=select.value)
     mode = "from scratch (control: same architecture, random weights)" if from_scratch else f"from {base}"
     header = f"adapt {mode}: {steps} steps, demo store {cfg.store_location}"
     with progress() as bar:
