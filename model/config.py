@@ -16,6 +16,7 @@ from store.trace import GRID_SIZE, MODEL_STEPS
 # displacement, or the moving points' average or final one (where the trace leaves what it carries)
 SELECT_METRICS = ("ade_px", "ade_moving_px", "fde_moving_px")
 
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Shape of the trace world model.

@@ -122,7 +122,7 @@ def _render(result) -> None:
     if result.kept == "base":
         console.print(f"[yellow]kept the base model's weights: on the held-out demo the best training snapshot (step "
                       f"{scored['best_snapshot_step']}) has {name} {scores['best_snapshot']:.2f} px, the base "
-                      f"{scores['base']:.2f} px, and a snapshot must be 5 % better (these demos add nothing it did not "
+                      f"{scores['base']:.2f} px, and a snapshot must be {100 * scored['margin']:.0f} % better (these demos add nothing it did not "
                       "already predict; try more or other demos)[/]", highlight=False)
     elif result.kept != "last":
         base = f", the base {scores['base']:.2f} px" if scores.get("base") is not None else ""
