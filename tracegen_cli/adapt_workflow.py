@@ -449,7 +449,7 @@ def keep_the_best(checkpoint: Path, base: Path | None, base_metrics: dict | None
     like those the base was pretrained on often make it worse. Measured on `place_block` (48 trials, the
     README's seed-1 2,005-video rows): snapshots that beat the batch-32 prior's all-points ADE by 12 % and
     17 % lost 9 and 2 trials to it, and their moving points ended further from the truth than the base's
-    (16.1 and 14.1 px against 13.9); on the batch-8 prior the snapshot that won 6 trials was 10 % better there.
+    (16.2 and 14.1 px against 13.9); on the batch-8 prior the snapshot that won 6 trials was 10 % better there.
 
     Returns:
         "step N" or "base"; the checkpoint's config.json records the choice and both scores under "kept".
