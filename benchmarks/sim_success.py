@@ -43,6 +43,8 @@ HELDOUT_SEED_BASE = 95_000  # SO-101 demos of unseen layouts, scored offline (di
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from tracegen_cli.adapt_workflow import SELECTIONS
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("bench-sim-success"), help="work folder (reused)")
     parser.add_argument("--trials", type=int, default=5, help="seeded evaluation layouts per task and condition")
@@ -61,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="tracegen forge --colour-drift for the corpus and the held-out layouts (0: off, forge's default)")
     parser.add_argument("--adapt-replay", type=float, default=0.0, metavar="SHARE",
                         help="share of each adapt batch replayed from the pretraining corpus (tracegen adapt --replay; 0: off)")
-    parser.add_argument("--adapt-select", choices=("fde-moving", "ade-moving", "ade"), default="fde-moving",
+    parser.add_argument("--adapt-select", choices=tuple(SELECTIONS), default="fde-moving",
                         help="held-out score that picks the weights adapt keeps (tracegen adapt --select)")
     parser.add_argument("--adapt-on-all-demos", action="store_true",
                         help="adapt (and train scratch) on all five demos: tracegen adapt --no-holdout, so no held-out "

@@ -78,7 +78,7 @@ def test_resume_without_state_and_empty_data_fail_clearly(tmp_path):
         train(_cfg(tmp_path / "empty", 2), [])
 
 
-def test_the_best_snapshot_is_chosen_by_the_selection_metric_or_else_the_ade():
+def test_the_selection_score_is_the_chosen_metric_or_else_the_ade():
     metrics = {"ade_px": 1.5, "ade_moving_px": 9.9, "fde_moving_px": 16.2}
     assert selection_score(metrics, "fde_moving_px") == 16.2 and selection_score(metrics, "ade_px") == 1.5
     assert selection_score({"ade_px": 1.5, "fde_moving_px": float("nan")}, "fde_moving_px") == 1.5  # nothing moves
