@@ -77,6 +77,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=16, help="pretraining batch size")
     parser.add_argument("--pretrain-lr", type=float, default=None,
                         help="pretraining peak learning rate (tracegen pretrain --lr; default: its own)")
+    parser.add_argument("--pretrain-extend-from", type=int, default=None, metavar="N",
+                        help="continue the finished N-step pretraining in --out (same other settings) to "
+                             "--pretrain-steps with tracegen pretrain --resume, its cosine schedule stretched to the "
+                             "new end (not a fresh run of that length; the N-step checkpoint is overwritten)")
     parser.add_argument("--target-demos", type=int, default=5,
                         help="SO-101 (and human) demos per task to adapt on (the paper's five; more shows what the "
                              "architecture can learn of the task when data is not the limit)")
@@ -228,6 +232,7 @@ def json_lines(trials, args, seconds: float, heldout: list[dict]) -> list[dict]:
         "so101_other_tasks": args.so101_other_tasks, "calibrated_corpus": args.calibrated_corpus,
         "heldout_layouts": args.heldout_layouts, "pretrain_steps": args.pretrain_steps,
         "adapt_steps": args.adapt_steps, "batch_size": args.batch_size, "pretrain_lr": args.pretrain_lr,
+        "pretrain_extend_from": args.pretrain_extend_from,
         "episodes_per_kind": args.episodes_per_kind,
         "target_demos": args.target_demos,
         "human_camera": args.human_camera, "human_depth": args.human_depth, "execute_mode": args.execute_mode,
@@ -298,8 +303,12 @@ def main(argv: list[str] | None = None) -> int:
                                                for e in config.corpus))
     if args.corpus_scale < 1:
         raise SystemExit(f"--corpus-scale {args.corpus_scale}: use a whole number >= 1")
+    if args.pretrain_extend_from is not None and not 1 <= args.pretrain_extend_from < args.pretrain_steps:
+        raise SystemExit(f"--pretrain-extend-from {args.pretrain_extend_from}: extend a finished run of fewer steps "
+                         f"than --pretrain-steps {args.pretrain_steps}")
     config = replace(config, corpus=tuple(replace(e, episodes=e.episodes * args.corpus_scale) for e in config.corpus),
-                     batch_size=args.batch_size, pretrain_lr=args.pretrain_lr, target_demos=args.target_demos,
+                     batch_size=args.batch_size, pretrain_lr=args.pretrain_lr,
+                     pretrain_extend_from=args.pretrain_extend_from, target_demos=args.target_demos,
                      colour_drift=args.forge_colour_drift)
     if args.so101_other_tasks:
         config = replace(config, corpus=(*config.corpus, so101_other_tasks(args.so101_other_tasks)))

@@ -107,6 +107,10 @@ class DemoConfig:
         pretrain_steps, adapt_steps: optimisation steps of pretraining and of adapt/from-scratch.
         batch_size: samples per pretraining step (adapt uses its own default for five demos).
         pretrain_lr: `tracegen pretrain --lr` (None: its default); a larger batch may want a larger rate.
+        pretrain_extend_from: continue the finished pretraining of this many steps (same other settings, in
+            this `out`) to `pretrain_steps` with `tracegen pretrain --resume`, instead of starting over. The
+            cosine schedule is stretched to the new end, so the rate climbs back from its floor to where the
+            longer schedule has it: not the same weights as a fresh run of `pretrain_steps`. None: start over.
         threads: torch CPU threads for training and prediction. 1 is the fastest on a busy 2-core
             machine (with 2, every small op waits for a scheduler slice: measured 10x slower predictions
             at load 8); raise it on an idle many-core machine.
@@ -133,6 +137,7 @@ class DemoConfig:
     adapt_steps: int = 200
     batch_size: int = 8
     pretrain_lr: float | None = None
+    pretrain_extend_from: int | None = None
     threads: int = 1
     target_demos: int = 5
     trials: int = 8
@@ -159,6 +164,9 @@ class DemoConfig:
             raise DemoError(f"target_demos={self.target_demos}, trials={self.trials}: both must be >= 1")
         if self.pretrain_steps < 1 or self.adapt_steps < 1:
             raise DemoError(f"pretrain_steps={self.pretrain_steps}, adapt_steps={self.adapt_steps}: both must be >= 1")
+        if self.pretrain_extend_from is not None and not 1 <= self.pretrain_extend_from < self.pretrain_steps:
+            raise DemoError(f"pretrain_extend_from={self.pretrain_extend_from}: extend a finished run of fewer steps "
+                            f"than pretrain_steps={self.pretrain_steps}, at least 1")
         leaking = [e for e in self.corpus if e.embodiment == TARGET_EMBODIMENT and not e.other_tasks_only]
         if leaking:
             raise DemoError(f"corpus entry {leaking[0].folder_name}: target-robot footage in pretraining must be "
@@ -358,6 +366,8 @@ def stage_keys(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task:
                     "batch_size": config.batch_size}
     if config.pretrain_lr is not None:  # only when set, so runs at the default rate keep their keys
         pretrain_key["pretrain_lr"] = config.pretrain_lr
+    if config.pretrain_extend_from is not None:  # weights differ from a fresh run of pretrain_steps
+        pretrain_key["extended_from"] = config.pretrain_extend_from
     targets = {"seed": config.seed, "target_task": target_task, "target_demos": config.target_demos,
                "camera": "calibrated", "start": "home"}
     adapt_key = {**pretrain_key, **targets, "adapt_steps": config.adapt_steps, "scratch": "scratch" in config.conditions}
@@ -443,11 +453,15 @@ def pretrain(config: DemoConfig, paths: DemoPaths, progress: ProgressHook, setti
     """Stage 3: `tracegen pretrain` the preset on the store. A run of these `settings` (the stage's key) that was
     interrupted continues from its last checkpoint (`--resume` repeats an uninterrupted run exactly: data order
     and noise are functions of seed and step); anything else in the folder is from other settings and is
-    removed, so the stage starts from nothing."""
+    removed, so the stage starts from nothing. With `config.pretrain_extend_from` the finished shorter run is
+    resumed to `config.pretrain_steps` instead (see `extend_pretraining`)."""
     progress.begin("pretrain", 1)
     folder = paths.checkpoint("pretrained")
     resume = stage_is_done(paths, PRETRAIN_STARTED, settings) and is_resumable(folder)
-    if not resume:
+    if not resume and config.pretrain_extend_from is not None:
+        extend_pretraining(paths, settings)
+        resume = True
+    elif not resume:
         shutil.rmtree(folder, ignore_errors=True)
         mark_stage_done(paths, PRETRAIN_STARTED, settings)
     rate = ["--lr", config.pretrain_lr] if config.pretrain_lr is not None else []
@@ -457,6 +471,18 @@ def pretrain(config: DemoConfig, paths: DemoPaths, progress: ProgressHook, setti
                 paths.logs / "pretrain.log")
     progress.advance("pretrain")
     progress.end("pretrain")
+
+
+def extend_pretraining(paths: DemoPaths, settings: dict) -> None:
+    """Check that `paths.out` holds the finished run that `settings` (an extended pretraining's key) continues,
+    then record the extension as started: from here an interruption resumes the extension, and the shorter
+    run's checkpoint is overwritten (copy the `out` first to keep it)."""
+    base = {key: value for key, value in settings.items() if key != "extended_from"}
+    base["pretrain_steps"] = settings["extended_from"]
+    if not (stage_is_done(paths, "pretrain", base) and is_resumable(paths.checkpoint("pretrained"))):
+        raise DemoError(f"{paths.out} holds no finished {base['pretrain_steps']}-step pretraining with these settings "
+                        "to extend; run that first (without the extension) or drop the extension to start over")
+    mark_stage_done(paths, PRETRAIN_STARTED, settings)
 
 
 def is_resumable(folder: Path) -> bool:

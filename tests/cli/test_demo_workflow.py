@@ -290,6 +290,34 @@ def test_an_interrupted_pretraining_run_of_the_same_settings_resumes(tmp_path, m
     assert run({**key, "pretrain_steps": 1600}) == (False, False)
 
 
+def test_a_finished_pretraining_is_extended_not_restarted(tmp_path, monkeypatch):
+    """`pretrain_extend_from` continues the finished shorter run in `out` (`--resume` with the longer `--steps`)
+    under a key of its own, and refuses, running nothing, when that run is not there to continue."""
+    paths, calls = DemoPaths(tmp_path), []
+    monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log: calls.append([str(a) for a in argv]))
+    short = DemoConfig(out=tmp_path, pretrain_steps=800)
+    longer = DemoConfig(out=tmp_path, pretrain_steps=1600, pretrain_extend_from=800)
+    key, extended = (stage_keys(c, ("place_block",), "place_block")["pretrain"] for c in (short, longer))
+    fresh = stage_keys(DemoConfig(out=tmp_path, pretrain_steps=1600), ("place_block",), "place_block")["pretrain"]
+    assert extended["extended_from"] == 800 and extended != fresh and "extended_from" not in fresh
+    with pytest.raises(DemoError, match="no finished 800-step pretraining"):
+        pretrain(longer, paths, NoProgress(), extended)
+    folder = paths.checkpoint("pretrained")
+    _fake_checkpoint(folder)
+    demo_workflow.mark_stage_done(paths, "pretrain", key)  # the 800-step run finished here
+    with pytest.raises(DemoError, match="no finished 700-step"):
+        pretrain(DemoConfig(out=tmp_path, pretrain_steps=1600, pretrain_extend_from=700), paths, NoProgress(),
+                 {**fresh, "extended_from": 700})
+    assert calls == [] and folder.exists()
+    pretrain(longer, paths, NoProgress(), extended)
+    assert "--resume" in calls[-1] and calls[-1][calls[-1].index("--steps") + 1] == "1600" and folder.exists()
+    assert stage_is_done(paths, demo_workflow.PRETRAIN_STARTED, extended)
+    pretrain(longer, paths, NoProgress(), extended)  # an interrupted extension resumes too
+    assert "--resume" in calls[-1]
+    with pytest.raises(DemoError, match="pretrain_extend_from=1600"):
+        DemoConfig(pretrain_steps=1600, pretrain_extend_from=1600).validate()
+
+
 def _fake_checkpoint(folder: Path, train_state: bool = True) -> None:
     from model.checkpoint import CONFIG, TRAIN_STATE, WEIGHTS
 

@@ -71,6 +71,21 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
     assert all(torch.equal(ema_a[name], ema_b[name]) for name in ema_a)
 
 
+def test_a_finished_run_resumed_with_more_steps_continues_on_the_stretched_schedule(tmp_path):
+    """`pretrain --resume --steps N` on a finished shorter run trains on from where it ended (the demo's
+    `pretrain_extend_from`): steps and data continue, the rate follows the longer cosine."""
+    data = SyntheticTraceDataset(num_videos=3, samples_per_video=2)
+    train(_cfg(tmp_path / "run", 3), data)
+    events = []
+    train(_cfg(tmp_path / "run", 6), data, resume=True, progress=events.append)
+    steps = [e for e in events if e["event"] == "step"]
+    assert [e["step"] for e in steps] == [4, 5, 6]
+    longer = _cfg(tmp_path / "run", 6)
+    assert [e["lr"] for e in steps] == pytest.approx([get_lr(s, longer) for s in (3, 4, 5)])
+    assert get_lr(3, longer) > get_lr(3, _cfg(tmp_path, 3))  # above the floor the short run had reached
+    assert load_train_state(tmp_path / "run")["step"] == 6 and load_checkpoint(tmp_path / "run")[2]["step"] == 6
+
+
 def test_resume_without_state_and_empty_data_fail_clearly(tmp_path):
     with pytest.raises(CheckpointError):
         train(_cfg(tmp_path / "none", 2), SyntheticTraceDataset(2, 1), resume=True)
