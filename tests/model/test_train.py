@@ -101,6 +101,23 @@ def test_the_selection_score_is_the_chosen_metric_or_else_the_ade():
         TrainConfig(select_metric="loss").validate()
 
 
+@pytest.mark.parametrize("metric, best_at", [("ade_px", [1, 2]), ("fde_moving_px", [1, 3])])
+def test_out_dir_best_follows_the_selection_metric_where_it_disagrees_with_ade(tmp_path, monkeypatch, metric, best_at):
+    """Step 2 has the lowest all-points ADE, step 3 the lowest moving-point FDE: `best` is whichever the
+    run selects by (scripted validation scores; the checkpoints are real)."""
+    import model.train as train_module
+
+    scores = iter([{"ade_px": 1.0, "ade_moving_px": 6.0, "fde_moving_px": 9.0},
+                   {"ade_px": 0.5, "ade_moving_px": 6.5, "fde_moving_px": 9.5},
+                   {"ade_px": 2.0, "ade_moving_px": 5.0, "fde_moving_px": 8.0}])
+    monkeypatch.setattr(train_module, "evaluate", lambda *args, **kwargs: next(scores))
+    events = []
+    data = SyntheticTraceDataset(num_videos=2, samples_per_video=1)
+    train(_cfg(tmp_path, 3, eval_every=1, checkpoint_every=1, select_metric=metric), data, data, progress=events.append)
+    assert [e["step"] for e in events if e["event"] == "eval" and e["best"]] == best_at
+    assert load_checkpoint(tmp_path / "best")[2]["step"] == best_at[-1]
+
+
 class _Subset:
     def __init__(self, data, indices):
         self.data, self.indices = data, indices
