@@ -390,6 +390,21 @@ def keep_above_support(path: np.ndarray, surface: np.ndarray, config: PlanConfig
     return out
 
 
+def panned(positions: np.ndarray, tool: np.ndarray) -> np.ndarray:
+    """(N, 3, 3) turns about the base's vertical axis from the tool's azimuth to each position's.
+
+    A 5-DoF arm cannot hold one fixed tool orientation across the table: asked to, IK settles on a
+    compromise that tilts the jaws, and a held object tilts with them (a block carried from one side of the
+    arm to the other came down 28 degrees off level, and tipped over sideways when let go). The start
+    orientation turned with the arm's pan is one it can hold everywhere, keeping the object level.
+    """
+    turn = np.arctan2(positions[:, 1], positions[:, 0]) - np.arctan2(tool[1, 3], tool[0, 3])  # (N,)
+    cos, sin = np.cos(turn), np.sin(turn)
+    out = np.zeros((len(positions), 3, 3))
+    out[:, 0, 0], out[:, 0, 1], out[:, 1, 0], out[:, 1, 1], out[:, 2, 2] = cos, -sin, sin, cos, 1.0
+    return out
+
+
 def _densify(positions, rotations, closed, steps, max_segment):
     """Insert waypoints so no tool move exceeds `max_segment`; rotations interpolate on SO(3).
 
@@ -507,7 +522,7 @@ def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool:
     path, relative, rotated = follow_points(points, weights, grasp, config)
     still = (np.linalg.norm(points[:, -1] - points[:, 0], axis=1) <= config.moving_threshold) & ~exclude & ~on_arm
     path = keep_above_support(path, points[still & (weights == 0), 0], config)  # NaN -> not still
-    rotations = relative @ tool[:3, :3]  # (S, 3, 3)
+    rotations = panned(path, tool) @ relative @ tool[:3, :3]  # (S, 3, 3): level, however far the arm pans
     closed = gripper_states(steps, config, np.ones(steps, dtype=bool))  # auto: hold the object throughout
     before = False if config.gripper == "auto" else bool(closed[0]) if config.gripper in ("open", "closed") else \
         not parse_gripper_schedule(config.gripper)[0][1]

@@ -257,13 +257,13 @@ def test_object_mode_never_takes_the_table_top_for_the_object():
     assert not plan.followed[table].any() and (plan.followed == on_object).all()
 
 
-def tabletop_trace(block_path: np.ndarray, surface_height) -> tuple[TraceFile, np.ndarray]:
-    """A 20x20 grid of still points on a surface (height = `surface_height(x, y)`, base frame) in
-    front of the arm, with the four points nearest (0.2, 0) replaced by a block's top that moves by
-    `block_path` (S, 3). Returns the trace seen by CAMERA and the block's point indices."""
-    x, y = np.meshgrid(np.linspace(0.08, 0.32, 20), np.linspace(-0.12, 0.18, 20))
+def tabletop_trace(block_path: np.ndarray, surface_height, centre=(0.2, 0.0)) -> tuple[TraceFile, np.ndarray]:
+    """A 20x20 grid of still points on a surface (height = `surface_height(x, y)`, base frame) around
+    `centre`, with the four points nearest it replaced by a block's top that moves by `block_path` (S, 3).
+    Returns the trace seen by CAMERA and the block's point indices."""
+    x, y = np.meshgrid(np.linspace(-0.12, 0.12, 20) + centre[0], np.linspace(-0.12, 0.18, 20) + centre[1])
     start = np.stack([x.ravel(), y.ravel(), surface_height(x.ravel(), y.ravel())], axis=1)  # (400, 3)
-    block = np.argsort(np.hypot(start[:, 0] - 0.2, start[:, 1]))[:4]
+    block = np.argsort(np.hypot(start[:, 0] - centre[0], start[:, 1] - centre[1]))[:4]
     start[block, 2] += 0.03
     base = np.repeat(start[:, None], len(block_path), axis=1)  # (400, S, 3)
     base[block] += block_path[None] - block_path[0]
@@ -297,3 +297,22 @@ def test_object_mode_lets_an_object_come_down_from_a_shelf():
     grasp = lift_trace(trace, CAMERA)[block, 0].mean(0)
     carried = plan.waypoints.position[plan.waypoints.key & (plan.waypoints.step >= 0)][:-1]
     np.testing.assert_allclose(carried[-1], grasp + [0.0, 0.12, -0.10], atol=1e-6)  # released on the table, not held at shelf height
+
+
+def test_object_mode_carries_the_object_level_across_the_arms_front():
+    """A 5-DoF arm cannot hold one tool orientation across the table; asked to, IK tilted the jaws (and the
+    block in them) by tens of degrees. The start orientation turned with the pan keeps the jaw axis, and
+    so the held object, as level as it was grasped."""
+    s = np.linspace(0.0, 1.0, 33)[:, None]
+    across = s * np.array([-0.22, 0.0, 0.0])  # 30 degrees right of straight ahead to 30 degrees left
+    trace, block = tabletop_trace(across, lambda x, y: np.zeros_like(x), centre=(0.11, -0.19))
+    plan = plan_trace(trace, CAMERA, READY_POSE, PlanConfig(mode="object"))
+    carrying = plan.waypoints.key & (plan.waypoints.step >= 0)
+    assert plan.waypoints.position_error[carrying].max() < 1e-3  # within reach all the way
+    carried = plan.waypoints.joints[carrying][:-1]
+    tools = [SO101.forward(joints[:5]) for joints in carried]
+    jaw_tilt = np.degrees([math.asin(tool[2, 0]) for tool in tools])  # the jaw axis against the horizontal
+    assert np.abs(jaw_tilt - jaw_tilt[0]).max() < 4.0
+    yaw = [math.atan2(tool[1, 0], tool[0, 0]) for tool in tools]
+    pan = math.atan2(tools[-1][1, 3], tools[-1][0, 3]) - math.atan2(tools[0][1, 3], tools[0][0, 3])
+    assert math.degrees(abs(yaw[-1] - yaw[0] - pan)) < 6.0  # the jaws turn with the arm
