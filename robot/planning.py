@@ -33,7 +33,7 @@ class PlanConfig:
 
     Attributes:
         mode: "gripper" follows the trace points on the gripper; "object" grasps the moving object
-            and follows it.
+            and carries it along its path, level (the start tool orientation turned with the arm's pan).
         gripper: "auto" (co-motion), "open", "closed", or a schedule "close@12,open@30" (trace steps).
         speed: cruise speed of the tool along the path, m/s.
         acceleration: tool acceleration limit, m/s^2.
