@@ -395,7 +395,7 @@ def panned(positions: np.ndarray, tool: np.ndarray) -> np.ndarray:
 
     A 5-DoF arm cannot hold one fixed tool orientation across the table: asked to, IK settles on a
     compromise that tilts the jaws, and a held object tilts with them (a block carried from one side of the
-    arm to the other came down 28 degrees off level, and tipped over sideways when let go). The start
+    arm to the other came down tilted by tens of degrees, and tipped over when let go). The start
     orientation turned with the arm's pan is one it can hold everywhere, keeping the object level.
     """
     turn = np.arctan2(positions[:, 1], positions[:, 0]) - np.arctan2(tool[1, 3], tool[0, 3])  # (N,)
