@@ -476,10 +476,14 @@ def pretrain(config: DemoConfig, paths: DemoPaths, progress: ProgressHook, setti
 def extend_pretraining(paths: DemoPaths, settings: dict) -> None:
     """Check that `paths.out` holds the finished run that `settings` (an extended pretraining's key) continues,
     then record the extension as started: from here an interruption resumes the extension, and the shorter
-    run's checkpoint is overwritten (copy the `out` first to keep it)."""
+    run's checkpoint is overwritten (copy the `out` first to keep it). The finished run may itself be an
+    extension (3763 -> 6000, then 6000 -> 8000): only its step count and other settings must match."""
     base = {key: value for key, value in settings.items() if key != "extended_from"}
     base["pretrain_steps"] = settings["extended_from"]
-    if not (stage_is_done(paths, "pretrain", base) and is_resumable(paths.checkpoint("pretrained"))):
+    marker = paths.stage_marker("pretrain")
+    finished = json.loads(marker.read_text()) if marker.is_file() else {}
+    finished.pop("extended_from", None)  # how the finished run got to its steps does not matter here
+    if not (finished == json.loads(json.dumps(base, default=str)) and is_resumable(paths.checkpoint("pretrained"))):
         raise DemoError(f"{paths.out} holds no finished {base['pretrain_steps']}-step pretraining with these settings "
                         "to extend; run that first (without the extension) or drop the extension to start over")
     mark_stage_done(paths, PRETRAIN_STARTED, settings)

@@ -314,6 +314,13 @@ def test_a_finished_pretraining_is_extended_not_restarted(tmp_path, monkeypatch)
     assert stage_is_done(paths, demo_workflow.PRETRAIN_STARTED, extended)
     pretrain(longer, paths, NoProgress(), extended)  # an interrupted extension resumes too
     assert "--resume" in calls[-1]
+    demo_workflow.mark_stage_done(paths, "pretrain", extended)  # the extension finished: it can be extended again
+    again = DemoConfig(out=tmp_path, pretrain_steps=2400, pretrain_extend_from=1600)
+    chained = stage_keys(again, ("place_block",), "place_block")["pretrain"]
+    pretrain(again, paths, NoProgress(), chained)
+    assert "--resume" in calls[-1] and calls[-1][calls[-1].index("--steps") + 1] == "2400"
+    with pytest.raises(DemoError, match="no finished 1600-step"):  # other settings than the finished run's
+        pretrain(again, paths, NoProgress(), {**chained, "batch_size": chained["batch_size"] * 2})
     with pytest.raises(DemoError, match="pretrain_extend_from=1600"):
         DemoConfig(pretrain_steps=1600, pretrain_extend_from=1600).validate()
 
