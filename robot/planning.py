@@ -33,7 +33,8 @@ class PlanConfig:
 
     Attributes:
         mode: "gripper" follows the trace points on the gripper; "object" grasps the moving object
-            and carries it along its path, level (the start tool orientation turned with the arm's pan).
+            and carries it along its path, level (the start tool orientation turned with the arm's pan),
+            or pushes it from behind when the trace slides it along its surface (see `slide_tolerance`).
         gripper: "auto" (co-motion), "open", "closed", or a schedule "close@12,open@30" (trace steps).
         speed: cruise speed of the tool along the path, m/s.
         acceleration: tool acceleration limit, m/s^2.
@@ -70,6 +71,18 @@ class PlanConfig:
         support_quantile: see `support_radius`.
         approach_height: object mode comes down onto the grasp point from this far above it and goes
             back up as far after the release, metres.
+        slide_tolerance: object mode pushes the object instead of grasping it when its path stays within
+            this height of its start (the trace slides it along its surface: a sweep; a pick-and-place lifts
+            it, a move off a shelf takes it down), metres...
+        push_offset: ... holding the tool point this far behind the object's back-most moving point seen
+            in the push direction (the jaws' half thickness plus what the grid leaves unseen of the
+            object), metres...
+        push_height: ... this high above the surface under it, metres...
+        push_gap: ... starting this much further back, so it comes down clear of the object, metres;
+            the tool points straight down, turned so the jaws spread across the push...
+        push_opening: ... open this far under `gripper="auto"` (two fingertips a few centimetres apart
+            hold the object's face square; one point lets it turn and slide off), radians.
+        jaw_axis: the axis the moving jaw opens along, in the tool frame (the SO-101's).
         gripper_open: gripper joint when open, radians.
         gripper_closed: gripper joint when closed, radians.
         gripper_dwell: pause while the gripper opens or closes, seconds.
@@ -103,6 +116,12 @@ class PlanConfig:
     support_radius: float = 0.05
     support_quantile: float = 0.25
     approach_height: float = 0.06
+    slide_tolerance: float = 0.01
+    push_offset: float = 0.025
+    push_height: float = 0.01
+    push_gap: float = 0.03
+    push_opening: float = 0.4
+    jaw_axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
     gripper_open: float = 1.0
     gripper_closed: float = 0.0
     gripper_dwell: float = 1.0
@@ -405,12 +424,12 @@ def panned(positions: np.ndarray, tool: np.ndarray) -> np.ndarray:
     return out
 
 
-def _densify(positions, rotations, closed, steps, max_segment):
+def _densify(positions, rotations, gripper, steps, max_segment):
     """Insert waypoints so no tool move exceeds `max_segment`; rotations interpolate on SO(3).
 
-    Inserted points carry the gripper state of the segment's start; `key` marks the originals.
+    Inserted points carry the gripper joint of the segment's start; `key` marks the originals.
     """
-    out_p, out_r, out_c, out_s, out_k = [positions[0]], [rotations[0]], [closed[0]], [steps[0]], [True]
+    out_p, out_r, out_c, out_s, out_k = [positions[0]], [rotations[0]], [gripper[0]], [steps[0]], [True]
     for index in range(1, len(positions)):
         pieces = max(1, int(np.ceil(np.linalg.norm(positions[index] - positions[index - 1]) / max_segment)))
         relative = rotation_log(rotations[index] @ rotations[index - 1].T)
@@ -419,7 +438,7 @@ def _densify(positions, rotations, closed, steps, max_segment):
             out_p.append(positions[index - 1] + fraction * (positions[index] - positions[index - 1]))
             out_r.append(rotation_exp(fraction * relative) @ rotations[index - 1])
             last = piece == pieces
-            out_c.append(closed[index] if last else closed[index - 1])
+            out_c.append(gripper[index] if last else gripper[index - 1])
             out_s.append(steps[index])
             out_k.append(last)
     return np.array(out_p), np.array(out_r), np.array(out_c), np.array(out_s), np.array(out_k)
@@ -486,15 +505,17 @@ def retime(joints: np.ndarray, tool: np.ndarray, gripper: np.ndarray, config: Pl
 
 
 def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool: np.ndarray, config: PlanConfig,
-               on_arm: np.ndarray | None = None):
+               on_arm: np.ndarray | None = None, approach: np.ndarray | None = None):
     """Waypoints before IK: goals of the controlled point (N, 3), tool rotations (N, 3, 3), gripper
-    closed (N,), trace step (N,) (-1 on the approach), the followed points (K,), the number of rotated
+    joint (N,) radians, trace step (N,) (-1 on the approach), the followed points (K,), the number of rotated
     steps, and the controlled point in the tool frame (3,). `on_arm` (K,) marks points on the arm's own
-    links (`arm_points`): never taken for an object or for something held.
+    links (`arm_points`): never taken for an object or for something held. `approach` (3,) is the way the
+    tool points, in the tool frame (`approach_axis`; default its -z): a push points it straight down.
 
     Gripper mode controls the point on the gripper where the followed points are (their weighted
     centroid), so the arm reproduces what the trace shows there even when the tool turns and the
-    rotation cannot be estimated; object mode brings the tool origin to the object's grasp point.
+    rotation cannot be estimated; object mode brings the tool origin to the object's grasp point, or, when
+    the trace slides the object along its support, behind it to push it (`push_goals`).
     """
     steps = points.shape[1]
     on_arm = np.zeros(points.shape[0], dtype=bool) if on_arm is None else on_arm
@@ -510,7 +531,7 @@ def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool:
         fringe = (select_gripper_points(trace, camera, tool[:3, 3], wide) > 0) | on_arm
         closed = gripper_states(steps, config, gripper_closed_by_comotion(points, weights > 0, fringe, path, config))
         offset = tool[:3, :3].T @ (anchor - tool[:3, 3])  # (3,) tool frame
-        return path, relative @ tool[:3, :3], closed, np.arange(steps), weights > 0, rotated, offset
+        return path, relative @ tool[:3, :3], gripper_joint(closed, config), np.arange(steps), weights > 0, rotated, offset
     try:  # object mode: never mistake the gripper for the object
         exclude = select_gripper_points(trace, camera, tool[:3, 3], config) > 0
     except PlanningError:
@@ -521,7 +542,11 @@ def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool:
     grasp = (weights @ np.nan_to_num(points[:, 0])) / weights.sum()  # (3,) object centroid at the start
     path, relative, rotated = follow_points(points, weights, grasp, config)
     still = (np.linalg.norm(points[:, -1] - points[:, 0], axis=1) <= config.moving_threshold) & ~exclude & ~on_arm
-    path = keep_above_support(path, points[still & (weights == 0), 0], config)  # NaN -> not still
+    surface = points[still & (weights == 0), 0]  # NaN -> not still
+    if np.abs(path[:, 2] - path[0, 2]).max() < config.slide_tolerance:  # the trace slides the object: push it
+        approach = np.array([0.0, 0.0, -1.0]) if approach is None else approach
+        return push_goals(path, points[weights > 0, 0], surface, tool, approach, config) + (weights > 0, 0, np.zeros(3))
+    path = keep_above_support(path, surface, config)
     rotations = panned(path, tool) @ relative @ tool[:3, :3]  # (S, 3, 3): level, however far the arm pans
     closed = gripper_states(steps, config, np.ones(steps, dtype=bool))  # auto: hold the object throughout
     before = False if config.gripper == "auto" else bool(closed[0]) if config.gripper in ("open", "closed") else \
@@ -535,7 +560,69 @@ def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool:
         positions = np.vstack([positions, path[-1:], path[-1:] + up])
         rotations = np.concatenate([rotations, rotations[-1:], rotations[-1:]])
         closed, step_index = np.append(closed, [False, False]), np.append(step_index, [steps - 1, steps - 1])
-    return positions, rotations, closed, step_index, weights > 0, rotated, np.zeros(3)
+    return positions, rotations, gripper_joint(closed, config), step_index, weights > 0, rotated, np.zeros(3)
+
+
+def gripper_joint(closed: np.ndarray, config: PlanConfig) -> np.ndarray:
+    """(N,) gripper joint, radians, for the closed states (N,) bool."""
+    return np.where(closed, config.gripper_closed, config.gripper_open).astype(np.float64)
+
+
+def approach_axis(chain: KinematicChain, joints: np.ndarray) -> np.ndarray:
+    """(3,) unit vector the tool points along, in the tool frame: from the last joint to the tool point."""
+    frames, tool = chain.joint_frames(joints)
+    pointing = tool[:3, 3] - frames[-1, :3, 3]
+    return tool[:3, :3].T @ pointing / max(float(np.linalg.norm(pointing)), 1e-9)
+
+
+def pointing_down(tool: np.ndarray, approach: np.ndarray) -> np.ndarray:
+    """(3, 3) the tool rotation `tool[:3, :3]` turned the least so that its `approach` axis points straight down."""
+    now, down = tool[:3, :3] @ approach, np.array([0.0, 0.0, -1.0])
+    axis = np.cross(now, down)
+    angle = float(np.arctan2(np.linalg.norm(axis), now @ down))
+    turn = rotation_exp(axis / np.linalg.norm(axis) * angle) if np.linalg.norm(axis) > 1e-9 else np.eye(3)
+    return turn @ tool[:3, :3]
+
+
+def push_goals(path: np.ndarray, object_start: np.ndarray, surface: np.ndarray, tool: np.ndarray, approach: np.ndarray,
+               config: PlanConfig):
+    """Object mode's waypoints for a trace that slides the object: the tool comes down behind it and pushes it
+    along the straight line from its start to its end, pointing straight down and turned so the jaws spread
+    across the push, open `push_opening` under `gripper="auto"` (else as set): two upright fingertips
+    square to the object's face. The tool point stays `push_offset` behind the object's back-most seen point
+    and `push_height` above the surface, then goes back up.
+
+    Args:
+        path: (S, 3) the object's followed point (centroid of its moving points), base frame, metres.
+        object_start: (M, 3) the object's moving points at the start. surface: (L, 3) still points (start).
+        tool: (4, 4) the tool's start pose. approach: (3,) the way the tool points, tool frame.
+    Returns:
+        (positions (N, 3), rotations (N, 3, 3), gripper joint (N,) radians, trace step (N,), -1 on the approach).
+    """
+    steps = len(path)
+    travel = path[-1, :2] - path[0, :2]
+    direction = travel / max(float(np.linalg.norm(travel)), 1e-9)  # (2,) the push's direction in the base plane
+    behind = float(np.max(np.nan_to_num((path[0, :2] - object_start[:, :2]) @ direction, nan=0.0), initial=0.0))
+    offset = behind + config.push_offset  # tool point to the object's followed point, along the push
+    along = path[0, :2] + np.clip((path[:, :2] - path[0, :2]) @ direction, 0.0, None)[:, None] * direction  # (S, 2)
+    contact = along - offset * direction  # (S, 2): straight on, never back
+    height = support_height(np.vstack([contact[:1] - config.push_gap * direction, contact]), surface, config) + config.push_height
+    line = np.column_stack([np.vstack([contact[:1] - config.push_gap * direction, contact]), height])  # (S + 1, 3)
+    up = np.array([0.0, 0.0, config.approach_height])
+    positions = np.vstack([tool[None, :3, 3], line[:1] + up, line, line[-1:] + up])
+    down = pointing_down(tool, approach)
+    jaws = down @ np.asarray(config.jaw_axis, dtype=np.float64)  # (3,) horizontal once pointing down
+    across = np.arctan2(direction[1], direction[0]) + np.pi / 2 - np.arctan2(jaws[1], jaws[0])
+    across = (across + np.pi / 2) % np.pi - np.pi / 2  # the jaws are symmetric: the smaller of the two turns
+    square = np.array([[np.cos(across), -np.sin(across), 0.0], [np.sin(across), np.cos(across), 0.0], [0.0, 0.0, 1.0]])
+    rotations = np.concatenate([tool[None, :3, :3], np.repeat((square @ down)[None], len(positions) - 1, 0)])
+    if config.gripper == "auto":
+        gripper = np.full(len(positions), config.push_opening)
+    else:
+        pushing = gripper_joint(gripper_states(steps, config, None), config)
+        gripper = np.concatenate([pushing[:1].repeat(3), pushing, pushing[-1:]])
+    step_index = np.concatenate([[-1, -1, -1], np.arange(steps), [steps - 1]])
+    return positions, rotations, gripper, step_index
 
 
 def plan_trace(
@@ -566,12 +653,13 @@ def plan_trace(
     points = lift_trace(trace, camera)  # (K, S, 3)
     tool = chain.forward(start_joints[:-1])
     on_arm = arm_points(points, chain, start_joints[:-1], config.arm_clearance)
-    positions, rotations, closed, steps, followed, rotated, offset = tool_goals(points, trace, camera, tool, config, on_arm)
-    positions, rotations, closed, steps, key = _densify(positions, rotations, closed, steps, config.max_segment)
+    positions, rotations, gripper, steps, followed, rotated, offset = tool_goals(
+        points, trace, camera, tool, config, on_arm, approach_axis(chain, start_joints[:-1]))
+    positions, rotations, gripper, steps, key = _densify(positions, rotations, gripper, steps, config.max_segment)
     results = chain.inverse_path(positions, start_joints[:-1], rotations, config.ik, offset)
     # Row 0 is the present pose; the gripper ramps from its present opening during a dwell if needed.
     joints = np.vstack([start_joints[:-1], [r.joints for r in results]])  # (N+1, n)
-    gripper = np.concatenate([[start_joints[-1]], np.where(closed, config.gripper_closed, config.gripper_open)])
+    gripper = np.concatenate([[start_joints[-1]], gripper])
     tool_path = np.vstack([tool[:3, :3] @ offset + tool[:3, 3], positions])  # (N+1, 3) controlled point
     times, table, waypoint_time = retime(joints, tool_path, gripper, config)
     waypoints = Waypoints(

@@ -12,6 +12,7 @@ from robot.kinematics import SO101, make_transform, rotation_exp, rotation_log
 from robot.planning import (
     PlanConfig,
     _trapezoid_arc,
+    approach_axis,
     arm_points,
     follow_points,
     lift_trace,
@@ -113,10 +114,14 @@ def test_gripper_schedule_and_dwell():
         plan_trace(synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT), CAMERA, READY_POSE, PlanConfig(gripper="close@99"))
 
 
-def object_only_traj() -> tuple[TraceFile, np.ndarray]:
+LIFTED = DISPLACEMENT + CAMERA.base_from_camera[:3, :3].T @ np.array([0.0, 0.0, 0.03])  # 3.5 cm up in the base frame
+
+
+def object_only_traj(displacement: np.ndarray = LIFTED) -> tuple[TraceFile, np.ndarray]:
     """A trace where only an object beside the gripper moves (e.g. a human demo): the synthetic
-    gripper trace with the gripper's points held still. Returns (the synthetic trace, the edited traj)."""
-    moving = synthetic_gripper_trace(READY_POSE, CAMERA, DISPLACEMENT, object_offset_px=(0, 70), grasp_step=0)
+    gripper trace with the gripper's points held still, the object picked up (a trace that keeps it level
+    is a push). Returns (the synthetic trace, the edited traj)."""
+    moving = synthetic_gripper_trace(READY_POSE, CAMERA, displacement, object_offset_px=(0, 70), grasp_step=0)
     u0, v0, _ = project(CAMERA.to_camera(tool_at(READY_POSE)), moving.intrinsics)
     start = moving.traj[:, 0]
     near_tool = np.hypot(start[:, 0] - u0, start[:, 1] - v0) <= 40
@@ -139,7 +144,7 @@ def test_object_mode_reaches_then_follows_the_object():
     assert (plan.waypoints.step[key][:2] == -1).all()  # the approach from the present pose, via a point above the object
     np.testing.assert_allclose(plan.waypoints.position[key][1], grasp + up, atol=1e-9)
     np.testing.assert_allclose(plan.waypoints.position[key][2], grasp, atol=1e-9)
-    placed = grasp + CAMERA.base_from_camera[:3, :3] @ DISPLACEMENT
+    placed = grasp + CAMERA.base_from_camera[:3, :3] @ LIFTED
     np.testing.assert_allclose(plan.waypoints.position[key][-2], placed, atol=1e-6)  # released where the trace ends
     np.testing.assert_allclose(plan.waypoints.position[key][-1], placed + up, atol=1e-6)  # then back up
     assert np.linalg.norm(tool_at(plan.joints[-1]) - plan.waypoints.position[-1]) < 1e-4
@@ -306,7 +311,7 @@ def test_object_mode_carries_the_object_level_across_the_arms_front():
     s = np.linspace(0.0, 1.0, 33)[:, None]
     across = s * np.array([-0.22, 0.0, 0.0])  # 30 degrees right of straight ahead to 30 degrees left
     trace, block = tabletop_trace(across, lambda x, y: np.zeros_like(x), centre=(0.11, -0.19))
-    plan = plan_trace(trace, CAMERA, READY_POSE, PlanConfig(mode="object"))
+    plan = plan_trace(trace, CAMERA, READY_POSE, PlanConfig(mode="object", slide_tolerance=0.0))  # carried, not pushed
     carrying = plan.waypoints.key & (plan.waypoints.step >= 0)
     assert plan.waypoints.position_error[carrying].max() < 1e-3  # within reach all the way
     carried = plan.waypoints.joints[carrying][:-1]
@@ -316,3 +321,42 @@ def test_object_mode_carries_the_object_level_across_the_arms_front():
     yaw = [math.atan2(tool[1, 0], tool[0, 0]) for tool in tools]
     pan = math.atan2(tools[-1][1, 3], tools[-1][0, 3]) - math.atan2(tools[0][1, 3], tools[0][0, 3])
     assert math.degrees(abs(yaw[-1] - yaw[0] - pan)) < 6.0  # the jaws turn with the arm
+
+
+def test_object_mode_pushes_an_object_the_trace_slides_along_the_table():
+    """A trace that slides the object over the table (a sweep) is pushed, not carried: the tool comes down
+    behind the object, clear of it, then moves along the object's line at push height, pointing straight
+    down with the part-open jaws spread across the push, and goes back up where the trace ends."""
+    s = np.linspace(0.0, 1.0, 33)[:, None]
+    slide = s * np.array([0.10, 0.0, 0.0]) + np.sin(np.pi * s) * [0.0, 0.0, 0.004]  # 10 cm across the arm's front
+    trace, block = tabletop_trace(slide, lambda x, y: np.zeros_like(x), centre=(-0.05, -0.22))
+    config = PlanConfig(mode="object")
+    plan = plan_trace(trace, CAMERA, READY_POSE, config)
+    assert plan.followed[block].all() and plan.followed.sum() == len(block)
+    start = lift_trace(trace, CAMERA)[block, 0]  # (4, 3) the block's top at the start
+    centre, direction = start.mean(0), np.array([1.0, 0.0])
+    offset = (centre[:2] - start[:, :2]).dot(direction).max() + config.push_offset  # behind its back-most point
+    key, w = plan.waypoints.key, plan.waypoints
+    pushing = key & (w.step >= 0)
+    pushed = w.position[pushing][:-1]  # the push, then the lift
+    np.testing.assert_allclose(pushed[:, 2], config.push_height, atol=1e-6)  # above the table, not at the block's top
+    np.testing.assert_allclose(pushed[:, 1], centre[1], atol=1e-6)  # on the object's line
+    assert pushed[0, 0] == pytest.approx(centre[0] - offset, abs=1e-6)
+    assert pushed[-1, 0] == pytest.approx(centre[0] + 0.10 - offset, abs=1e-6)  # the object ends where the trace ends
+    assert np.all(np.diff(pushed[:, 0]) >= -1e-12)  # straight on, never back
+    approach = w.position[key & (w.step < 0)]  # present pose, above the start, the start: behind the block, clear of it
+    np.testing.assert_allclose(approach[2], [centre[0] - offset - config.push_gap, centre[1], config.push_height], atol=1e-6)
+    np.testing.assert_allclose(approach[1], approach[2] + [0.0, 0.0, config.approach_height], atol=1e-6)
+    np.testing.assert_allclose(w.position[key][-1], pushed[-1] + [0.0, 0.0, config.approach_height], atol=1e-6)
+    assert w.position_error[key].max() < 1e-3
+    pointing = approach_axis(SO101, READY_POSE[:5])
+    for joints in w.joints[pushing]:
+        tool = SO101.forward(joints[:5])
+        assert (tool[:3, :3] @ pointing)[2] < -math.cos(math.radians(3))  # straight down, within 3 degrees
+        jaws = tool[:3, :3] @ np.asarray(config.jaw_axis)
+        assert abs(jaws[:2] @ direction) < math.sin(math.radians(3)) * np.linalg.norm(jaws[:2])  # across the push
+    assert (w.gripper[w.step >= -1][1:] == config.push_opening).all()  # part-open: two fingertips, no grasp
+    closed = plan_trace(trace, CAMERA, READY_POSE, PlanConfig(mode="object", gripper="closed"))
+    assert (closed.waypoints.gripper == config.gripper_closed).all()
+    carried = plan_trace(trace, CAMERA, READY_POSE, PlanConfig(mode="object", slide_tolerance=0.003))
+    assert carried.waypoints.position[carried.waypoints.key][2, 2] == pytest.approx(centre[2], abs=1e-6)  # 4 mm up: a carry
