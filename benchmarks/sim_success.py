@@ -208,7 +208,7 @@ def heldout_errors(task: str, checkpoints: dict, args, paths, log: Path) -> list
 def json_lines(trials, args, seconds: float, heldout: list[dict]) -> list[dict]:
     """One line per (task, condition), one per condition over all tasks, and the goals check, with which weights
     `adapt` kept per task and condition: a goal met by "base" is met by the unchanged prior, not by the demos."""
-    from tracegen_cli.demo_report import condition_totals, success_table
+    from tracegen_cli.demo_report import condition_totals, success_table, wilson_interval
 
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     machine = f"{platform.machine()} {platform.processor() or platform.system()}, {_cores()} cores"
@@ -216,6 +216,7 @@ def json_lines(trials, args, seconds: float, heldout: list[dict]) -> list[dict]:
     for row in success_table(trials):
         lines.append({"benchmark": "sim_success", "task": row.task, "condition": row.condition,
                       "successes": row.successes, "trials": row.trials, "rate": row.rate,
+                      "rate_ci95": _interval(wilson_interval(row.successes, row.trials)),
                       "stage_failures": row.failures_by_error, "median_predict_ms": _finite(row.median_predict_ms),
                       "median_goal_cm": _finite(row.median_goal_cm), "median_start_goal_cm": _finite(row.median_start_goal_cm),
                       "median_travel": _finite(row.median_travel), "median_off_line_cm": _finite(row.median_off_line_cm)})
@@ -223,7 +224,8 @@ def json_lines(trials, args, seconds: float, heldout: list[dict]) -> list[dict]:
     latencies = [t.predict_ms for t in trials if math.isfinite(t.predict_ms)]
     for name, total in totals.items():
         lines.append({"benchmark": "sim_success", "task": "all", "condition": name, "successes": int(total["successes"]),
-                      "trials": int(total["trials"]), "rate": total["rate"]})
+                      "trials": int(total["trials"]), "rate": total["rate"],
+                      "rate_ci95": _interval(wilson_interval(int(total["successes"]), int(total["trials"])))})
     rate = {name: total["rate"] for name, total in totals.items()}
     lines.append({
         "benchmark": "sim_success", "summary": True, "date": stamp, "machine": machine,
@@ -254,6 +256,10 @@ def _diff(a, b):
 
 def _goal(value, test):
     return None if value is None or not math.isfinite(value) else bool(test(value))
+
+
+def _interval(bounds: tuple[float, float]):
+    return [round(bound, 3) for bound in bounds] if all(math.isfinite(b) for b in bounds) else None
 
 
 def _finite(value: float):

@@ -159,11 +159,25 @@ def condition_totals(trials: Sequence[TrialRecord]) -> dict[str, dict[str, float
     return totals
 
 
-def format_rate(successes: int, trials: int) -> str:
-    """`"4/5 (80%)"`, or `"-"` without trials."""
+def format_rate(successes: int, trials: int, interval: bool = False) -> str:
+    """`"4/5 (80%)"`, with `interval` `"4/5 (80%, 95% CI 38-96%)"` (`wilson_interval`), or `"-"` without trials."""
     if trials == 0:
         return "-"
-    return f"{successes}/{trials} ({100.0 * successes / trials:.0f}%)"
+    if not interval:
+        return f"{successes}/{trials} ({100.0 * successes / trials:.0f}%)"
+    low, high = wilson_interval(successes, trials)
+    return f"{successes}/{trials} ({100.0 * successes / trials:.0f}%, 95% CI {100 * low:.0f}-{100 * high:.0f}%)"
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a success rate (default 95 %): where the true rate lies, given `trials`
+    all-or-nothing trials. 39/48 gives 0.68-0.90: 48 trials tell 81 % from 60 % but not from 75 %."""
+    if trials <= 0:
+        return math.nan, math.nan
+    rate, spread = successes / trials, z * z / trials
+    centre = (rate + spread / 2) / (1 + spread)
+    half = z * math.sqrt(rate * (1 - rate) / trials + spread / (4 * trials)) / (1 + spread)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def metrics_dict(report: DemoReport) -> dict:
@@ -226,11 +240,11 @@ def render_markdown(report: DemoReport) -> str:
               "median predict (ms) |", "|---|---|---|---|---|---|"]
     for row in success_table(report.trials):
         latency = f"{row.median_predict_ms:.1f}" if math.isfinite(row.median_predict_ms) else "-"
-        lines.append(f"| {row.task} | {row.condition} | {format_rate(row.successes, row.trials)} | {format_goal(row)} | "
+        lines.append(f"| {row.task} | {row.condition} | {format_rate(row.successes, row.trials, interval=True)} | {format_goal(row)} | "
                      f"{row.failures_by_error} | {latency} |")
     lines += ["", "| condition | success over all tasks |", "|---|---|"]
     for condition, total in condition_totals(report.trials).items():
-        lines.append(f"| {condition} | {format_rate(int(total['successes']), int(total['trials']))} |")
+        lines.append(f"| {condition} | {format_rate(int(total['successes']), int(total['trials']), interval=True)} |")
     lines += ["", "## Stages", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {name} | {seconds:.1f} |" for name, seconds in report.stage_seconds.items()]
     lines.append(f"| **total** | {sum(report.stage_seconds.values()):.1f} |")
@@ -279,11 +293,11 @@ def render_html(report: DemoReport) -> str:
     for row in success_table(report.trials):
         latency = f"{row.median_predict_ms:.1f}" if math.isfinite(row.median_predict_ms) else "-"
         parts.append(f"<tr><td>{esc(row.task)}</td><td>{esc(row.condition)}</td>"
-                     f"<td>{format_rate(row.successes, row.trials)}</td><td>{format_goal(row)}</td>"
+                     f"<td>{format_rate(row.successes, row.trials, interval=True)}</td><td>{format_goal(row)}</td>"
                      f"<td>{row.failures_by_error}</td><td>{latency}</td></tr>")
     parts.append("</table><h3>Over all tasks</h3><table><tr><th>condition</th><th>success</th></tr>")
     for condition, total in condition_totals(report.trials).items():
-        parts.append(f"<tr><td>{esc(condition)}</td><td>{format_rate(int(total['successes']), int(total['trials']))}</td></tr>")
+        parts.append(f"<tr><td>{esc(condition)}</td><td>{format_rate(int(total['successes']), int(total['trials']), interval=True)}</td></tr>")
     parts.append("</table><h2>Stages</h2><table><tr><th>stage</th><th>seconds</th></tr>")
     parts += [f"<tr><td>{esc(name)}</td><td>{seconds:.1f}</td></tr>" for name, seconds in report.stage_seconds.items()]
     parts.append(f"<tr><td><b>total</b></td><td>{sum(report.stage_seconds.values()):.1f}</td></tr></table>")

@@ -14,6 +14,7 @@ from tracegen_cli.demo_report import (
     format_rate,
     path_error_px,
     success_table,
+    wilson_interval,
     write_report,
 )
 
@@ -49,6 +50,17 @@ def test_condition_totals_pool_tasks():
     assert format_rate(2, 4) == "2/4 (50%)" and format_rate(0, 0) == "-"
 
 
+def test_the_rate_comes_with_its_wilson_interval():
+    """39/48: p = 0.8125, z^2/n = 0.08003; centre (p + z^2/2n) / (1 + z^2/n) = 0.7893, half-width
+    z * sqrt(p(1 - p)/n + z^2/4n^2) / (1 + z^2/n) = 0.1088 (worked by hand)."""
+    low, high = wilson_interval(39, 48)
+    assert low == pytest.approx(0.6806, abs=2e-4) and high == pytest.approx(0.8981, abs=2e-4)
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    assert 0.0 < wilson_interval(0, 10)[1] < 0.35 and wilson_interval(10, 10)[0] > 0.65  # never the point itself
+    assert format_rate(39, 48, interval=True) == "39/48 (81%, 95% CI 68-90%)"
+    assert all(math.isnan(b) for b in wilson_interval(0, 0))
+
+
 def test_write_report_is_strict_json_and_says_smoke_run(tmp_path):
     report = DemoReport("TraceGen demo", smoke_run=True, settings={"seed": 3, "nan": math.nan},
                         stage_seconds={"corpus": 1.5, "pretrain": 2.5}, trials=_trials(), notes=["held out: drawer"])
@@ -59,7 +71,7 @@ def test_write_report_is_strict_json_and_says_smoke_run(tmp_path):
     assert metrics["conditions"]["adapted"]["successes"] == 2
     assert metrics["trials"][3]["predict_ms"] is None and len(metrics["trials"]) == 6
     markdown = paths["markdown"].read_text()
-    assert "SMOKE RUN" in markdown and "| place_block | adapted | 2/3 (67%) | 3.0 (12.0) | 0 | 20.0 |" in markdown
+    assert "SMOKE RUN" in markdown and "| place_block | adapted | 2/3 (67%, 95% CI 21-94%) | 3.0 (12.0) | 0 | 20.0 |" in markdown
     assert "seed 2: failure, 20.0 cm from the goal (14.0 before)" in markdown
     page = paths["html"].read_text()
     assert "SMOKE RUN" in page and "plan rejected: joint limit" in page and page.strip().endswith("</html>")
