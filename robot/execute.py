@@ -236,3 +236,40 @@ def synthetic_gripper_trace(
     valid = np.zeros(TRACE_LENGTH, dtype=bool)
     valid[: steps + 1] = True
     return TraceFile(traj, valid, intrinsics, (height, width), "move the gripper (synthetic)", "synthetic")
+
+
+def synthetic_tabletop_trace(
+    object_path: np.ndarray,
+    camera: CameraToBase,
+    centre: tuple[float, float] = (0.2, 0.0),
+    surface_height=None,
+    object_height: float = 0.03,
+    image_size: tuple[int, int] = (480, 640),
+    focal: float = 600.0,
+) -> tuple[TraceFile, np.ndarray]:
+    """A trace of an object on a table (for tests and benchmarks of object mode): a 20x20 grid of still points
+    on a surface around `centre`, the four nearest it being the top of an object `object_height` tall that
+    moves by `object_path`.
+
+    Args:
+        object_path: (S, 3) the object's positions in the base frame, metres (only its motion counts; S <= 33).
+        camera: the camera's pose in the base frame.
+        centre: (2,) where the object stands, base frame, metres.
+        surface_height: height of the surface at base-plane points, `f(x, y) -> z` (default: the base plane).
+    Returns:
+        (the trace with S valid steps, (4,) indices of the object's points).
+    """
+    height_at = surface_height or (lambda x, y: np.zeros_like(x))
+    x, y = np.meshgrid(np.linspace(-0.12, 0.12, 20) + centre[0], np.linspace(-0.12, 0.18, 20) + centre[1])
+    start = np.stack([x.ravel(), y.ravel(), height_at(x.ravel(), y.ravel())], axis=1)  # (400, 3)
+    block = np.argsort(np.hypot(start[:, 0] - centre[0], start[:, 1] - centre[1]))[:4]
+    start[block, 2] += object_height
+    points = np.repeat(start[:, None], len(object_path), axis=1)  # (400, S, 3)
+    points[block] += object_path[None] - object_path[0]
+    height, width = image_size
+    intrinsics = np.array([[focal, 0, (width - 1) / 2], [0, focal, (height - 1) / 2], [0, 0, 1]], dtype=np.float32)
+    traj = np.full((NUM_POINTS, TRACE_LENGTH, 3), np.nan, dtype=np.float32)
+    traj[:, : len(object_path)] = project(np.stack([camera.to_camera(step) for step in points.transpose(1, 0, 2)], axis=1), intrinsics)
+    valid = np.zeros(TRACE_LENGTH, dtype=bool)
+    valid[: len(object_path)] = True
+    return TraceFile(traj, valid, intrinsics, image_size, ""), block

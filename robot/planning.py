@@ -33,8 +33,8 @@ class PlanConfig:
 
     Attributes:
         mode: "gripper" follows the trace points on the gripper; "object" grasps the moving object
-            and carries it along its path, level (the start tool orientation turned with the arm's pan),
-            or pushes it from behind when the trace slides it along its surface (see `slide_tolerance`).
+            and carries it along its path, level (see `carry_orientation`), or pushes it from behind
+            when the trace slides it along its surface (see `slide_tolerance`).
         gripper: "auto" (co-motion), "open", "closed", or a schedule "close@12,open@30" (trace steps).
         speed: cruise speed of the tool along the path, m/s.
         acceleration: tool acceleration limit, m/s^2.
@@ -71,6 +71,10 @@ class PlanConfig:
         support_quantile: see `support_radius`.
         approach_height: object mode comes down onto the grasp point from this far above it and goes
             back up as far after the release, metres.
+        carry_orientation: object mode's tool orientation while it holds the object, turned with the arm's
+            pan so a 5-DoF arm can keep it anywhere: "down" (top-down) or "start" (the start pose's, slant
+            and all; from a slanted start IK folds the arm into its limits on lifted carries:
+            `benchmarks/plan_reach.py`).
         slide_tolerance: object mode pushes the object instead of grasping it when its path stays within
             this height of its start (the trace slides it along its surface: a sweep; a pick-and-place lifts
             it, a move off a shelf takes it down), metres...
@@ -116,6 +120,7 @@ class PlanConfig:
     support_radius: float = 0.05
     support_quantile: float = 0.25
     approach_height: float = 0.06
+    carry_orientation: str = "down"
     slide_tolerance: float = 0.01
     push_offset: float = 0.025
     push_height: float = 0.01
@@ -485,7 +490,7 @@ def retime(joints: np.ndarray, tool: np.ndarray, gripper: np.ndarray, config: Pl
         length = arc[stop] - arc[start]  # move start -> stop holding the gripper, rest to rest
         duration = _trapezoid_duration(length, config.speed, config.acceleration)
         if duration > 0:
-            local = np.append(np.arange(dt, duration, dt), duration)  # (m,)
+            local = np.append(np.arange(dt, duration - 1e-9, dt), duration)  # (m,); none a rounding error before the end
             s = arc[start] + _trapezoid_arc(local, length, config.speed, config.acceleration)
             piece = np.stack([np.interp(s, arc[start:stop + 1], rows[start:stop + 1, j]) for j in range(rows.shape[1] - 1)], 1)
             times.append(clock + local)
@@ -494,7 +499,7 @@ def retime(joints: np.ndarray, tool: np.ndarray, gripper: np.ndarray, config: Pl
             clock += duration
         waypoint_time[stop] = clock
         if stop in changes:  # open or close at this pose, ramping the gripper during a dwell
-            local = np.append(np.arange(dt, config.gripper_dwell, dt), config.gripper_dwell)
+            local = np.append(np.arange(dt, config.gripper_dwell - 1e-9, dt), config.gripper_dwell)
             ramp = gripper[stop - 1] + (local / config.gripper_dwell) * (gripper[stop] - gripper[stop - 1])
             times.append(clock + local)
             table.append(np.hstack([np.repeat(rows[stop:stop + 1, :-1], len(local), 0), ramp[:, None]]))
@@ -543,11 +548,12 @@ def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool:
     path, relative, rotated = follow_points(points, weights, grasp, config)
     still = (np.linalg.norm(points[:, -1] - points[:, 0], axis=1) <= config.moving_threshold) & ~exclude & ~on_arm
     surface = points[still & (weights == 0), 0]  # NaN -> not still
+    approach = np.array([0.0, 0.0, -1.0]) if approach is None else approach
     if np.abs(path[:, 2] - path[0, 2]).max() < config.slide_tolerance:  # the trace slides the object: push it
-        approach = np.array([0.0, 0.0, -1.0]) if approach is None else approach
         return push_goals(path, points[weights > 0, 0], surface, tool, approach, config) + (weights > 0, 0, np.zeros(3))
     path = keep_above_support(path, surface, config)
-    rotations = panned(path, tool) @ relative @ tool[:3, :3]  # (S, 3, 3): level, however far the arm pans
+    held = pointing_down(tool, approach) if config.carry_orientation == "down" else tool[:3, :3]
+    rotations = panned(path, tool) @ relative @ held  # (S, 3, 3): level, however far the arm pans
     closed = gripper_states(steps, config, np.ones(steps, dtype=bool))  # auto: hold the object throughout
     before = False if config.gripper == "auto" else bool(closed[0]) if config.gripper in ("open", "closed") else \
         not parse_gripper_schedule(config.gripper)[0][1]
@@ -645,6 +651,8 @@ def plan_trace(
     """
     if config.mode not in MODES:
         raise PlanningError(f"mode {config.mode!r} is unknown; use one of {', '.join(MODES)}")
+    if config.carry_orientation not in ("down", "start"):
+        raise PlanningError(f"carry orientation {config.carry_orientation!r} is unknown; use down or start")
     if config.speed <= 0 or config.acceleration <= 0:
         raise PlanningError(f"speed {config.speed} m/s and acceleration {config.acceleration} m/s^2 must be positive")
     start_joints = np.asarray(start_joints, dtype=np.float64)
