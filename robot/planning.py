@@ -1,9 +1,9 @@
 """From a predicted 3D trace to a timed joint plan.
 
 trace (u, v, z) in the reference camera -> camera-frame 3D (intrinsics) -> base frame (camera-to-base)
--> the points to follow (on the gripper, or on the moving object) -> tool waypoints (their weighted
-mean displacement, plus a rotation only when enough well-spread points agree: RANSAC-Kabsch)
--> joint waypoints (warm-started IK) -> a table sampled at a fixed rate, re-timed by arc length with
+-> the points to follow (on the gripper, or on the moving object: grasped and carried top-down, or
+pushed where the trace slides it) -> tool waypoints (their weighted mean displacement, plus a rotation
+only when enough well-spread points agree: RANSAC-Kabsch) -> joint waypoints (warm-started IK) -> a table sampled at a fixed rate, re-timed by arc length with
 speed and acceleration limits, with the gripper opened/closed by co-motion or a schedule.
 
 Nothing here touches hardware; `robot.safety.check_plan` then vets the whole plan before motion.
@@ -612,8 +612,8 @@ def push_goals(path: np.ndarray, object_start: np.ndarray, surface: np.ndarray, 
     offset = behind + config.push_offset  # tool point to the object's followed point, along the push
     along = path[0, :2] + np.clip((path[:, :2] - path[0, :2]) @ direction, 0.0, None)[:, None] * direction  # (S, 2)
     contact = along - offset * direction  # (S, 2): straight on, never back
-    height = support_height(np.vstack([contact[:1] - config.push_gap * direction, contact]), surface, config) + config.push_height
-    line = np.column_stack([np.vstack([contact[:1] - config.push_gap * direction, contact]), height])  # (S + 1, 3)
+    ground = np.vstack([contact[:1] - config.push_gap * direction, contact])  # (S + 1, 2): come down clear of it first
+    line = np.column_stack([ground, support_height(ground, surface, config) + config.push_height])  # (S + 1, 3)
     up = np.array([0.0, 0.0, config.approach_height])
     positions = np.vstack([tool[None, :3, 3], line[:1] + up, line, line[-1:] + up])
     down = pointing_down(tool, approach)
