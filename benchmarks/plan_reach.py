@@ -70,9 +70,9 @@ def main() -> None:
                 reached += bool(plan.waypoints.position_error.max() <= limits.max_ik_residual)
                 try:
                     check_plan(plan, limits)
-                    safe += 1
                 except RobotError:
-                    pass
+                    continue
+                safe += 1
             print(json.dumps({"benchmark": "plan_reach", "start": start_name, "kind": kind, "carry_orientation": orientation,
                               "cases": len(cases), "reached": reached, "safe": safe,
                               "ms_per_plan": round(1000 * (time.perf_counter() - began) / len(cases), 1),
