@@ -294,7 +294,7 @@ def evaluate_conditions(
         open_world: `(task, seed) -> TrialWorld`; default: the MuJoCo world of `demo_sim`.
         threads: torch CPU threads for prediction (0 keeps torch's setting).
         mode: how `tracegen execute` turns a trace into motion: "gripper" (follow the gripper's points) or
-            "object" (grasp the object the trace moves and carry it along its path).
+            "object" (grasp the object the trace moves and carry it along its path, or push it where the trace slides it).
     Returns:
         One record per trial.
     """
