@@ -12,6 +12,7 @@ from robot.kinematics import SO101, make_transform, rotation_exp, rotation_log
 from robot.planning import (
     PlanConfig,
     _trapezoid_arc,
+    _trapezoid_duration,
     approach_axis,
     arm_points,
     follow_points,
@@ -364,9 +365,5 @@ def test_retimed_samples_always_move_forward_in_time():
             tool = np.array([[0.0, 0.0, 0.0], [millimetres / 1000, 0.0, 0.0], [millimetres / 1000, 0.0, up]])
             times, table, _ = retime(np.zeros((3, 5)), tool, np.ones(3), config)
             assert np.all(np.diff(times) > 0), (millimetres, up)
-            assert times[-1] == pytest.approx(_trapezoid_duration_total(millimetres / 1000 + up, config))
+            assert times[-1] == pytest.approx(_trapezoid_duration(millimetres / 1000 + up, config.speed, config.acceleration))
 
-
-def _trapezoid_duration_total(length: float, config: PlanConfig) -> float:
-    peak = min(config.speed, math.sqrt(length * config.acceleration))
-    return 2 * peak / config.acceleration + (length - peak**2 / config.acceleration) / peak
