@@ -64,6 +64,10 @@ class PlanConfig:
             object (a predicted wobble of the far background is no object to grasp), metres...
         object_min_height: ... and at least this high above the base's plane (the table the arm stands
             on: a predicted smear of the table top is no object to pick up), metres.
+        object_link: object mode's moving points are one object when their start positions chain together
+            in steps no longer than this (a 4.2 cm block's predicted points lie up to 5.3 cm apart); the object
+            is the group whose point moves furthest (a predicted nudge of a container 10 cm away is another,
+            nearly still group), metres.
         support_radius: object mode keeps a carried object above the surface under it: the surface's
             height under a point is a low quantile (`support_quantile`) of the start heights of the
             still trace points within this distance in the base plane (the table, not what stands on
@@ -117,6 +121,7 @@ class PlanConfig:
     arm_clearance: float = 0.045
     object_reach: float = 0.5
     object_min_height: float = 0.01
+    object_link: float = 0.07
     support_radius: float = 0.05
     support_quantile: float = 0.25
     approach_height: float = 0.06
@@ -372,22 +377,39 @@ def arm_points(points: np.ndarray, chain: KinematicChain, joints: np.ndarray, cl
 
 
 def select_object_points(points: np.ndarray, exclude: np.ndarray, config: PlanConfig) -> np.ndarray:
-    """Weights (K,) of the points on the one object that moves (largest rigid group of moved points; a
-    small object may cover a single grid point, then it is followed by translation alone)."""
+    """Weights (K,) of the points on the one object that moves: of the groups of moved points that start
+    together (`linked_groups`), the one whose point moves furthest, then its largest rigid subgroup (a
+    small object may cover a single grid point; it is followed by translation alone)."""
     start, end = points[:, 0], points[:, -1]
-    moved = (np.linalg.norm(end - start, axis=1) > config.moving_threshold) & ~exclude  # NaN -> False
+    travel = np.linalg.norm(end - start, axis=1)
+    moved = (travel > config.moving_threshold) & ~exclude  # NaN -> False
     if not moved.any():
         raise PlanningError(
             f"no trace point off the arm, above the table and within reach moves more than {config.moving_threshold} m; "
             "object mode needs a moving object (use --mode gripper)"
         )
+    candidates = np.flatnonzero(moved)
+    groups = linked_groups(start[candidates], config.object_link)
+    furthest = groups[np.argmax(travel[candidates])]
+    members = candidates[groups == furthest]
     loose = PlanConfig(min_rotation_points=3, min_rotation_spread=0.0, ransac_threshold=2 * config.ransac_threshold,
                        ransac_iterations=config.ransac_iterations)
-    rigid = ransac_rigid(start[moved], end[moved], np.ones(int(moved.sum())), loose, np.random.default_rng(config.seed))
-    weights = moved.astype(np.float64)
-    if rigid is not None:
-        weights[np.flatnonzero(moved)[~rigid[2]]] = 0.0
+    rigid = ransac_rigid(start[members], end[members], np.ones(len(members)), loose, np.random.default_rng(config.seed))
+    weights = np.zeros(len(points))
+    weights[members if rigid is None else members[rigid[2]]] = 1.0
     return weights
+
+
+def linked_groups(positions: np.ndarray, link: float) -> np.ndarray:
+    """(M,) group label of each of `positions` (M, 3): points are in one group when a chain of steps no
+    longer than `link` joins them (single linkage)."""
+    near = np.linalg.norm(positions[:, None] - positions[None], axis=2) <= link  # (M, M)
+    labels = np.arange(len(positions))
+    while True:  # each point takes the smallest label among its neighbours until nothing changes
+        merged = np.where(near, labels[None], len(positions)).min(1)
+        if np.array_equal(merged, labels):
+            return labels
+        labels = merged
 
 
 def support_height(xy: np.ndarray, surface: np.ndarray, config: PlanConfig) -> np.ndarray:
