@@ -12,7 +12,9 @@ points LK loses, with forge's default, which also finds points again after an oc
 check, `--colour-drift`, on), sim_tracking_human (the same with a human hand, which hides the block it
 carries), sim_tracking_other_robot (the same with the corpus's other robot, whose gripper closes over the
 block), sim_forge_so101 / sim_forge_human / sim_forge_other_robot (not run by default: the carried block's
-end point through the whole forge pipeline, forge's default beside the colour check). Each line: case, source frames, frames kept (still stretches are skipped), seconds, frames_per_s
+end point through the whole forge pipeline, forge's default beside the colour check). The sim cases film
+place_block; `--task ball_in_bin` (or another simulated task) films that task's object instead.
+Each line: case, source frames, frames kept (still stretches are skipped), seconds, frames_per_s
 (source frames per second), per-stage seconds, and for synthetic cases the mean endpoint error of the
 moving (card) points: cm per axis, or reference-image pixels for 2D-only.
 """
@@ -33,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from forge.config import ForgeConfig  # noqa: E402
 from forge.inputs import VideoSource, read_sidecar  # noqa: E402
 from forge.pipeline import forge_video  # noqa: E402
+from robot.sim.tasks import TASKS  # noqa: E402
 from tests.forge.synthetic import SceneSpec, endpoint_errors, render, write_video  # noqa: E402
 
 CASES = {
@@ -84,16 +87,17 @@ def tracker_settings(defaults: ForgeConfig) -> dict:
             f"+ colour check {SUGGESTED_COLOUR_DRIFT:g}": LKSettings(*fallbacks, defaults.reacquire_every, SUGGESTED_COLOUR_DRIFT)}
 
 
-def _sim_episode(workdir: Path, embodiment: str, index: int):
-    """(episode, video path) of one simulated demo from the calibrated camera, written as users get it."""
+def _sim_episode(workdir: Path, embodiment: str, index: int, task: str):
+    """(episode, video path) of one simulated demo of `task` from the calibrated camera, written as users get it."""
     from robot.sim.episode import EpisodeConfig, generate_episode
     from robot.sim.writer import write_episode
 
-    episode = generate_episode(EpisodeConfig(embodiment=embodiment, camera="calibrated", start="home", seed=3, index=index))
-    return episode, write_episode(episode, workdir / f"sim-{embodiment}{index}")["video"]
+    episode = generate_episode(EpisodeConfig(task=task, embodiment=embodiment, camera="calibrated", start="home", seed=3,
+                                             index=index))
+    return episode, write_episode(episode, workdir / f"sim-{task}-{embodiment}{index}")["video"]
 
 
-def run_sim_tracking(workdir: Path, embodiment: str = "so101", episodes: int = 6) -> list[dict]:
+def run_sim_tracking(workdir: Path, embodiment: str = "so101", episodes: int = 6, task: str = "place_block") -> list[dict]:
     """Survival and accuracy of the grid tracker on simulated demos from the calibrated camera, per tracker
     setting: the SO-101's, or a human hand's (which covers the block it carries for much of the way).
 
@@ -114,7 +118,7 @@ def run_sim_tracking(workdir: Path, embodiment: str = "so101", episodes: int = 6
     settings = tracker_settings(ForgeConfig())
     rows = {name: [] for name in settings}
     for index in range(episodes):
-        episode, path = _sim_episode(workdir, embodiment, index)
+        episode, path = _sim_episode(workdir, embodiment, index, task)
         video = cv2.VideoCapture(str(path))  # as users get it
         colour = []
         while (frame := video.read()[1]) is not None:
@@ -146,13 +150,13 @@ def run_sim_tracking(workdir: Path, embodiment: str = "so101", episodes: int = 6
                                steps, exact_steps, len(grey) / seconds])
     keys = ("survival", "moving_coverage", "moving_coverage_ok", "static_drift_points", "moving_error_px", "object_end_ok", "object_wrong", "wrong_claims",
             "steps", "exact_steps", "frames_per_s")
-    return [{"case": "sim_tracking" if embodiment == "so101" else f"sim_tracking_{embodiment}", "tracker": name,
+    return [{"case": "sim_tracking" if embodiment == "so101" else f"sim_tracking_{embodiment}", "task": task, "tracker": name,
              "episodes": episodes,
              **{key: round(float(value), 3) for key, value in zip(keys, np.nanmean(values, axis=0), strict=True)}}
             for name, values in rows.items()]
 
 
-def run_sim_forge(workdir: Path, embodiment: str, episodes: int = 20) -> list[dict]:
+def run_sim_forge(workdir: Path, embodiment: str, episodes: int = 20, task: str = "place_block") -> list[dict]:
     """The carried block through the whole forge pipeline (decode, still-frame skipping, tracking, lifting), forge's
     default beside the colour check, against the simulator's exact tracks: per episode's first sample, the block's
     points still tracked at its last forged frame (`object_kept_at_end`) and how far they are from the exact
@@ -161,7 +165,7 @@ def run_sim_forge(workdir: Path, embodiment: str, episodes: int = 20) -> list[di
                 f"colour check {SUGGESTED_COLOUR_DRIFT:g}": ForgeConfig(colour_drift=SUGGESTED_COLOUR_DRIFT)}
     errors, kept = {name: [] for name in settings}, {name: [] for name in settings}
     for index in range(episodes):
-        episode, path = _sim_episode(workdir, embodiment, index)
+        episode, path = _sim_episode(workdir, embodiment, index, task)
         world = episode.gt_world  # (F, K, 3)
         on_object = (np.linalg.norm(world[-1] - world[0], axis=-1) > 0.05) & (world[0, :, 2] < 0.06)
         if not on_object.any():
@@ -174,7 +178,7 @@ def run_sim_forge(workdir: Path, embodiment: str, episodes: int = 20) -> list[di
             seen = on_object & np.isfinite(raw[:, last, 0])
             errors[name] += np.linalg.norm(raw[seen, last, :2] - truth[seen], axis=-1).tolist()
             kept[name].append(seen.sum() / on_object.sum())
-    return [{"case": f"sim_forge_{embodiment}", "forge": name, "episodes": len(kept[name]),
+    return [{"case": f"sim_forge_{embodiment}", "task": task, "forge": name, "episodes": len(kept[name]),
              "object_kept_at_end": round(float(np.mean(kept[name])), 3),
              "object_end_px": round(float(np.median(errors[name])), 2) if errors[name] else None,
              "object_end_px_p75": round(float(np.percentile(errors[name], 75)), 2) if errors[name] else None}
@@ -206,16 +210,18 @@ def main() -> None:
     parser.add_argument("--size", default="640x480")
     parser.add_argument("--cases", default=",".join([*CASES, "bikes", "sim_tracking", "sim_tracking_human",
                                                      "sim_tracking_other_robot"]))
+    parser.add_argument("--task", default="place_block", choices=TASKS,
+                        help="the simulated task the sim_tracking and sim_forge cases film (its carried or pushed object)")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory(prefix="forge-bench-") as tmp:
         for name in args.cases.split(","):
             if name.startswith("sim_forge_"):
-                for row in run_sim_forge(Path(tmp), name.removeprefix("sim_forge_")):
+                for row in run_sim_forge(Path(tmp), name.removeprefix("sim_forge_"), task=args.task):
                     print(json.dumps(row), flush=True)
                 continue
             if name.startswith("sim_tracking"):
-                for row in run_sim_tracking(Path(tmp), name.removeprefix("sim_tracking").removeprefix("_") or "so101"):
+                for row in run_sim_tracking(Path(tmp), name.removeprefix("sim_tracking").removeprefix("_") or "so101", task=args.task):
                     print(json.dumps(row), flush=True)
                 continue
             every = args.reacquire_every
