@@ -25,7 +25,8 @@ from robot.camera_to_base import CameraToBase
 from robot.errors import RobotError
 from robot.execute import READY_POSE, synthetic_tabletop_trace
 from robot.kinematics import make_transform
-from robot.planning import PlanConfig, plan_trace
+from robot.plan_config import PlanConfig
+from robot.planning import plan_trace
 from robot.safety import SafetyLimits, check_plan
 
 SIM_HOME = np.array([0.0, -1.2, 1.2, 0.9, 0.0, 1.0])  # robot.sim's SO-101 ready pose (`EmbodimentSpec.home`), gripper open

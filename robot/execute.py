@@ -22,7 +22,8 @@ from robot.camera_to_base import CameraToBase
 from robot.control import ControlConfig, ControlResult, move_slowly, run_plan
 from robot.errors import PlanningError, RobotError, SafetyError
 from robot.kinematics import SO101
-from robot.planning import Plan, PlanConfig, plan_trace
+from robot.plan_config import PlanConfig
+from robot.planning import Plan, plan_trace
 from robot.safety import SafetyLimits, check_calibrated_ranges, check_plan
 from store.trace import NUM_POINTS, TRACE_LENGTH, TraceFile, grid_points, load_trace_file, project
 

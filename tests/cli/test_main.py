@@ -65,7 +65,7 @@ def test_brackets_in_a_message_are_printed_not_parsed_as_markup():
 
 def _command_and_config(name: str):
     from forge.config import ForgeConfig
-    from robot.planning import PlanConfig
+    from robot.plan_config import PlanConfig
     from tracegen_cli.adapt_workflow import AdaptConfig
     from tracegen_cli.commands.adapt import adapt
     from tracegen_cli.commands.execute import execute_command

@@ -9,19 +9,9 @@ from robot.camera_to_base import CameraToBase
 from robot.errors import PlanningError
 from robot.execute import READY_POSE, synthetic_gripper_trace, synthetic_tabletop_trace
 from robot.kinematics import SO101, make_transform, rotation_exp, rotation_log
-from robot.planning import (
-    PlanConfig,
-    _trapezoid_arc,
-    _trapezoid_duration,
-    approach_axis,
-    arm_points,
-    follow_points,
-    lift_trace,
-    parse_gripper_schedule,
-    plan_trace,
-    retime,
-    select_gripper_points,
-)
+from robot.plan_config import PlanConfig, parse_gripper_schedule
+from robot.planning import _trapezoid_arc, _trapezoid_duration, approach_axis, plan_trace, retime
+from robot.trace_points import arm_points, follow_points, lift_trace, select_gripper_points
 from store.trace import TraceFile, project
 
 

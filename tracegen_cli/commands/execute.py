@@ -121,7 +121,7 @@ def execute_command(
     """Turn a 3D trace into arm motion: plan, check every limit, then move (after asking)."""
     from robot.control import ControlConfig
     from robot.execute import ExecuteConfig, prepare_dry_run
-    from robot.planning import PlanConfig
+    from robot.plan_config import PlanConfig
     from robot.safety import SafetyLimits
 
     if mode not in ("gripper", "object"):
