@@ -12,7 +12,7 @@ points LK loses, with forge's default, which also finds points again after an oc
 check, `--colour-drift`, on), sim_tracking_human (the same with a human hand, which hides the block it
 carries), sim_tracking_other_robot (the same with the corpus's other robot, whose gripper closes over the
 block), sim_forge_so101 / sim_forge_human / sim_forge_other_robot (not run by default: the carried block's
-end point through the whole forge pipeline, forge's default beside the colour check). The sim cases film
+end point through the whole forge pipeline, forge's default beside the colour check and plain objects). The sim cases film
 place_block; `--task ball_in_bin` (or another simulated task) films that task's object instead.
 Each line: case, source frames, frames kept (still stretches are skipped), seconds, frames_per_s
 (source frames per second), per-stage seconds, and for synthetic cases the mean endpoint error of the
@@ -77,14 +77,16 @@ SUGGESTED_COLOUR_DRIFT = 25.0  # the `--colour-drift` the sim_tracking cases try
 
 def tracker_settings(defaults: ForgeConfig) -> dict:
     """The tracker settings compared, each adding one stage to the one before."""
-    from forge.tracking import LKSettings
+    from forge.tracking import PLAIN_BLOB_TOLERANCE, PLAIN_COLOUR_STEP, LKSettings
 
     lk = (defaults.lk_window, defaults.lk_levels, defaults.fb_threshold)
     fallbacks = (*lk, defaults.still_patch, defaults.flow_fallback)
     return {"lucas-kanade only": LKSettings(*lk),
             "still + dense-flow fallback": LKSettings(*fallbacks),
             "default (fallbacks + re-acquisition)": LKSettings(*fallbacks, defaults.reacquire_every, defaults.colour_drift),
-            f"+ colour check {SUGGESTED_COLOUR_DRIFT:g}": LKSettings(*fallbacks, defaults.reacquire_every, SUGGESTED_COLOUR_DRIFT)}
+            f"+ colour check {SUGGESTED_COLOUR_DRIFT:g}": LKSettings(*fallbacks, defaults.reacquire_every, SUGGESTED_COLOUR_DRIFT),
+            "default + plain objects": LKSettings(*fallbacks, defaults.reacquire_every, defaults.colour_drift, PLAIN_COLOUR_STEP,
+                                                  PLAIN_BLOB_TOLERANCE)}
 
 
 def _sim_episode(workdir: Path, embodiment: str, index: int, task: str):
@@ -158,11 +160,12 @@ def run_sim_tracking(workdir: Path, embodiment: str = "so101", episodes: int = 6
 
 def run_sim_forge(workdir: Path, embodiment: str, episodes: int = 20, task: str = "place_block") -> list[dict]:
     """The carried block through the whole forge pipeline (decode, still-frame skipping, tracking, lifting), forge's
-    default beside the colour check, against the simulator's exact tracks: per episode's first sample, the block's
+    default beside the colour check and plain objects, against the simulator's exact tracks: per episode's first sample, the block's
     points still tracked at its last forged frame (`object_kept_at_end`) and how far they are from the exact
     track there (`object_end_px`, median and 75th percentile over all episodes' points)."""
     settings = {"default": ForgeConfig(),
-                f"colour check {SUGGESTED_COLOUR_DRIFT:g}": ForgeConfig(colour_drift=SUGGESTED_COLOUR_DRIFT)}
+                f"colour check {SUGGESTED_COLOUR_DRIFT:g}": ForgeConfig(colour_drift=SUGGESTED_COLOUR_DRIFT),
+                "plain objects": ForgeConfig(plain_objects=True)}
     errors, kept = {name: [] for name in settings}, {name: [] for name in settings}
     for index in range(episodes):
         episode, path = _sim_episode(workdir, embodiment, index, task)

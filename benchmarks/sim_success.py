@@ -61,6 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="peak learning rate of the adapted conditions (default: tracegen adapt's)")
     parser.add_argument("--forge-colour-drift", type=float, default=0.0, metavar="G",
                         help="tracegen forge --colour-drift for the corpus and the held-out layouts (0: off, forge's default)")
+    parser.add_argument("--forge-plain-objects", action="store_true",
+                        help="tracegen forge --plain-objects for the corpus and the held-out layouts (off: forge's default)")
     parser.add_argument("--adapt-replay", type=float, default=0.0, metavar="SHARE",
                         help="share of each adapt batch replayed from the pretraining corpus (tracegen adapt --replay; 0: off)")
     parser.add_argument("--adapt-select", choices=tuple(SELECTIONS), default="fde-moving",
@@ -153,7 +155,7 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
         lr = None if scratch else args.finetune_lr
         replay = 0.0 if scratch else args.adapt_replay  # the from-scratch control sees the demos alone
         prior = {"preset": config.preset} if scratch else upstream
-        key = {**prior, **demo_key, "forge": forge_settings(config.colour_drift), "condition": name, "adapt_steps": config.adapt_steps,
+        key = {**prior, **demo_key, "forge": forge_settings(config.colour_drift, config.plain_objects), "condition": name, "adapt_steps": config.adapt_steps,
                "human_camera": args.human_camera, "human_depth": args.human_depth, **({"lr": lr} if lr is not None else {}),
                **({"holdout": False} if args.adapt_on_all_demos else {}), **({"replay": replay} if replay else {}),
                "select": args.adapt_select}  # in every key: stages adapted before --select judged by all points' ADE
@@ -183,13 +185,13 @@ def heldout_errors(task: str, checkpoints: dict, args, paths, log: Path) -> list
 
     folder, store = paths.out / "heldout" / task / "videos", paths.out / "heldout" / task / "store"
     key = {"task": task, "layouts": args.heldout_layouts, "seed": args.seed, "camera": "calibrated", "start": "home",
-           "forge": forge_settings(args.forge_colour_drift)}
+           "forge": forge_settings(args.forge_colour_drift, args.forge_plain_objects)}
 
     def film_and_forge() -> None:
         shutil.rmtree(folder.parent, ignore_errors=True)  # another layout count: start over
         generate_demos(task, TARGET_EMBODIMENT, folder, args.heldout_layouts, HELDOUT_SEED_BASE + 100 * args.seed, log,
                        camera="calibrated", start="home")
-        run_command(["forge", folder, "--store", store, *forge_options(args.forge_colour_drift)], log)
+        run_command(["forge", folder, "--store", store, *forge_options(args.forge_colour_drift, args.forge_plain_objects)], log)
 
     cached_stage(paths, f"{task}-heldout-layouts", key, film_and_forge)
     torch.set_num_threads(args.threads)
@@ -240,6 +242,7 @@ def json_lines(trials, args, seconds: float, heldout: list[dict]) -> list[dict]:
         "human_camera": args.human_camera, "human_depth": args.human_depth, "execute_mode": args.execute_mode,
         "temperature": args.temperature, "guidance": "the checkpoint's" if args.guidance is None else args.guidance, "samples": args.samples, "adapt_on_all_demos": args.adapt_on_all_demos,
         "adapt_select": args.adapt_select, "adapt_replay": args.adapt_replay, "finetune_lr": args.finetune_lr, "forge_colour_drift": args.forge_colour_drift,
+        "forge_plain_objects": args.forge_plain_objects,
         "kept": {f"{h['task']}/{h['condition']}": h["kept"] for h in heldout if "kept" in h},
         "wall_seconds": round(seconds, 1),
         "median_predict_ms": _finite(float(sorted(latencies)[len(latencies) // 2]) if latencies else math.nan),
@@ -315,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     config = replace(config, corpus=tuple(replace(e, episodes=e.episodes * args.corpus_scale) for e in config.corpus),
                      batch_size=args.batch_size, pretrain_lr=args.pretrain_lr,
                      pretrain_extend_from=args.pretrain_extend_from, target_demos=args.target_demos,
-                     colour_drift=args.forge_colour_drift)
+                     colour_drift=args.forge_colour_drift, plain_objects=args.forge_plain_objects)
     if args.so101_other_tasks:
         config = replace(config, corpus=(*config.corpus, so101_other_tasks(args.so101_other_tasks)))
     if args.calibrated_corpus:
@@ -332,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         progress = RichStageProgress(bars)
         cached_stage(paths, "corpus", keys["corpus"], lambda: generate_corpus(config, paths, tasks, progress,
                                                                                  eval_tasks[0]))
-        cached_stage(paths, "forge", keys["forge"], lambda: forge_corpus(paths, tasks, progress, config.colour_drift))
+        cached_stage(paths, "forge", keys["forge"], lambda: forge_corpus(paths, tasks, progress, config.colour_drift,
+                                                                                        config.plain_objects))
         cached_stage(paths, "pretrain", keys["pretrain"], lambda: pretrain(config, paths, progress, keys["pretrain"]))
         seeds = [TRIAL_SEED_BASE + 1000 * args.seed + i for i in range(args.trials)]
         for task in eval_tasks:

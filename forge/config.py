@@ -16,7 +16,7 @@ RUN_ONLY_FIELDS = frozenset({"workers", "force", "dry_run", "sfm_threads"})
 LABEL_FIELDS = frozenset({"instruction", "embodiment"})
 # Settings added after stores were forged, left out of the hash at their "off" value: stores forged before
 # they existed keep their forge groups (and nothing is re-forged) while the setting is off.
-ADDED_OFF_VALUES = {"colour_drift": 0.0}
+ADDED_OFF_VALUES = {"colour_drift": 0.0, "plain_objects": False}
 
 
 @dataclass
@@ -63,6 +63,12 @@ class ForgeConfig:
             from: its moving points kept to the end moved less (the traces are shorter), and the prior trained
             on it completes 10 of 48 simulated `place_block` trials against 28 of 48 without it (seed 1,
             `benchmarks/sim_success.py --forge-colour-drift 25`), so it stays off by default.
+        plain_objects: follow small plain-coloured objects (a ball, a block) through occlusions: a tracked point
+            whose colour changes by more than `forge.tracking.PLAIN_COLOUR_STEP` grey levels from one frame to the next has
+            slid onto another surface and is lost, and lost points on a plain region of an object's size are
+            looked for again among the regions of their colour every `reacquire_every` frames (`forge.blobs`).
+            Measured against the simulator's exact tracks (`benchmarks/forge_bench.py --cases sim_tracking_human`
+            and `--task ball_in_bin`); off by default until a prior trained on a corpus forged with it is measured.
         sfm_max_features: SIFT features per image for the reconstruction.
         sfm_overlap: each image is matched with this many following images.
         sfm_threads: CPU threads for pycolmap (run-only: not in the config hash). 1 makes the reconstruction
@@ -99,6 +105,7 @@ class ForgeConfig:
     flow_fallback: float = 1.0
     reacquire_every: int = 4
     colour_drift: float = 0.0
+    plain_objects: bool = False
     sfm_max_features: int = 1024
     sfm_overlap: int = 6
     sfm_threads: int = 1
@@ -133,6 +140,8 @@ class ForgeConfig:
             raise InputError(f"colour_drift {self.colour_drift} is negative; pass 0 (off) or a grey-level difference")
         if self.reacquire_every < 0:
             raise InputError(f"reacquire_every {self.reacquire_every} is negative; pass 0 (off) or a frame count")
+        if self.plain_objects and self.reacquire_every == 0:
+            raise InputError("plain_objects looks for lost points again, which reacquire_every 0 turns off; pass --reacquire-every 4")
         if self.sfm_keyframes < 3 or self.bundle_rounds < 0:
             raise InputError(f"sfm_keyframes {self.sfm_keyframes} / bundle_rounds {self.bundle_rounds} must be >= 3 / >= 0")
         if self.lk_window < 5 or self.lk_window % 2 == 0:

@@ -25,7 +25,14 @@ from forge.inputs import VideoSource
 from forge.lift import lift_2d_homography, lift_2d_static, lift_sfm, lift_with_depth
 from forge.odometry import chain_poses, poses_from_depth
 from forge.reacquire import bridge_gaps
-from forge.tracking import GridTracks, LKSettings, query_frames, track_grids
+from forge.tracking import (
+    PLAIN_BLOB_TOLERANCE,
+    PLAIN_COLOUR_STEP,
+    GridTracks,
+    LKSettings,
+    query_frames,
+    track_grids,
+)
 from store.samples import VideoSamples
 from store.trace import retarget_arc_length
 
@@ -136,7 +143,8 @@ def _forge_segment(source, decoded, bounds, config, sensor_depth, intrinsics, ca
     grey = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
     queries = query_frames(start, end, config.query_every, config.min_track_frames)
     settings = LKSettings(config.lk_window, config.lk_levels, config.fb_threshold, config.still_patch,
-                          config.flow_fallback, config.reacquire_every, config.colour_drift)
+                          config.flow_fallback, config.reacquire_every, config.colour_drift,
+                          PLAIN_COLOUR_STEP if config.plain_objects else 0.0, PLAIN_BLOB_TOLERANCE if config.plain_objects else 0.0)
     tracks = track_grids(grey, start, queries, config.max_steps, settings, colour=frames)
     _add(timings, "track", started)
     motion = _camera_motion(source, decoded, bounds, tracks, config)

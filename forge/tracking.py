@@ -25,6 +25,9 @@ block beside it, and an LK window that a passing edge enters follows the edge. S
 colour (`COLOUR_PATCH`-sided mean) differs from its colour in the query frame by more than
 `LKSettings.colour_drift` grey levels (mean over channels) is lost: it now lies on another surface.
 Re-acquisition may find it again by its look. Off by default (see `ForgeConfig.colour_drift`).
+`ForgeConfig.plain_objects` compares a point's colour with the frame before instead (a link's shading
+changes slowly as it turns; a point sliding off a ball onto the table changes at once) and looks for lost
+points on small plain objects again by their colour (`forge.blobs`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from forge.blobs import BlobFinder
 from forge.reacquire import FrameDescriptors, Reacquirer, find_again, screen
 from store.trace import grid_points
 
@@ -42,6 +46,8 @@ STILL_FLOW_PX = 0.5  # dense flow below this, where nothing changed, is noise: t
 DENSE_FLOW_WIDTH = 320  # wider frames are downscaled to this width for the dense-flow fallback
 COLOUR_PATCH = 3  # pixels: side of the square whose mean colour a point's colour check compares
 COLOUR_NEAR_PX = 1  # ... at the point or at any pixel this close (a track a pixel off a thin link is still on it)
+PLAIN_COLOUR_STEP = 25.0  # `ForgeConfig.plain_objects`: grey levels a point's colour may change from one frame to the next
+PLAIN_BLOB_TOLERANCE = 22.0  # ... and of a plain object's region (`forge.blobs`)
 
 
 @dataclass
@@ -68,8 +74,10 @@ class LKSettings:
     """Lucas-Kanade settings: window side (px), pyramid levels, forward-backward threshold (px); for the
     points LK loses, the still-window rule's grey-level threshold and the dense-flow fallback's
     forward-backward threshold (px), 0 turning either off (see the module doc); every how many
-    frames lost points are looked for again (`forge.reacquire`; 0: never); and the colour change from
-    the query frame (grey levels) past which a tracked point is lost (0: never)."""
+    frames lost points are looked for again (`forge.reacquire`; 0: never); the colour change from
+    the query frame (grey levels) past which a tracked point is lost (0: never); the colour change from
+    one frame to the next past which it is lost (0: never); and the colour tolerance (grey levels) of
+    the regions lost points on small plain objects are looked for again in (`forge.blobs`; 0: never)."""
 
     window: int = 11
     levels: int = 3
@@ -78,6 +86,8 @@ class LKSettings:
     flow_fallback: float = 0.0
     reacquire_every: int = 0
     colour_drift: float = 0.0
+    colour_step: float = 0.0
+    blob_tolerance: float = 0.0
 
 
 def query_frames(start: int, end: int, every: int, min_frames: int) -> list[int]:
@@ -109,15 +119,20 @@ def track_grids(
     params = {"winSize": (settings.window, settings.window), "maxLevel": settings.levels, "criteria": criteria}
     dense = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) if settings.flow_fallback > 0 else None
     finders: dict[int, Reacquirer] = {}
-    looks = _ColourCheck(grey if colour is None else colour, settings.colour_drift) if settings.colour_drift > 0 else None
+    blob_finders: dict[int, BlobFinder] = {}
+    looks = grey if colour is None else colour
+    checks = [_ColourCheck(looks, threshold, follow) for threshold, follow in
+              ((settings.colour_drift, False), (settings.colour_step, True)) if threshold > 0]
     for t in range(1, len(grey)):
         live = [(i, tr) for i, tr in enumerate(tracks) if tr.query_frame - start < t < ends[i]]
         if live:
             _step(live, t, start, grey[t - 1], grey[t], params, settings, width, height, dense)
-            if looks is not None:
-                looks.drop_drifted(live, t, start)
+            for check in checks:
+                check.drop_drifted(live, t, start)
             if settings.reacquire_every > 0 and t % settings.reacquire_every == 0:
-                _reacquire(live, t, start, grey if colour is None else colour, grid, finders)
+                _reacquire(live, t, start, looks, grid, finders)
+                if settings.blob_tolerance > 0:
+                    _reacquire_blobs(live, t, start, looks, grid, blob_finders, settings.blob_tolerance)
     return tracks
 
 
@@ -142,12 +157,27 @@ def _reacquire(live, t, start, colour, grid, finders: dict) -> None:
         track.visible[lost[found], local] = True
 
 
-class _ColourCheck:
-    """Loses tracked points whose colour left their query-frame colour (see the module doc). The change common
-    to all of a grid's points in a frame (the median: exposure, white balance) is taken out first."""
+def _reacquire_blobs(live, t, start, colour, grid, finders: dict, tolerance: float) -> None:
+    """Look for every live grid's lost points on small plain objects in segment frame t (see `forge.blobs`)."""
+    for index, track in live:
+        local = t - (track.query_frame - start)
+        if index not in finders:
+            finders[index] = BlobFinder(colour[track.query_frame - start], grid, tolerance)
+        lost = np.array([point for point in np.flatnonzero(~track.visible[:, local]) if point in finders[index].blobs], dtype=int)
+        if len(lost) == 0:
+            continue
+        found, positions = finders[index].find_again(lost, colour[t])
+        track.uv[lost[found], local] = positions[found]
+        track.visible[lost[found], local] = True
 
-    def __init__(self, frames: np.ndarray, threshold: float) -> None:
-        self.frames, self.threshold = frames, threshold
+
+class _ColourCheck:
+    """Loses tracked points whose colour left their query-frame colour, or with `follow` their colour in the
+    frame before (see the module doc). The change common to all of a grid's points in a frame (the median:
+    exposure, white balance) is taken out first."""
+
+    def __init__(self, frames: np.ndarray, threshold: float, follow: bool = False) -> None:
+        self.frames, self.threshold, self.follow = frames, threshold, follow
         self.reference: dict[int, np.ndarray] = {}  # query frame (segment index) -> (K, C) grid colours
         self.cache: tuple[int, np.ndarray] | None = None
         near = np.arange(-COLOUR_NEAR_PX, COLOUR_NEAR_PX + 1)
@@ -179,6 +209,9 @@ class _ColourCheck:
             drifted = seen[change > self.threshold]
             track.visible[drifted, local] = False
             track.uv[drifted, local] = np.nan
+            if self.follow:  # the kept points' colour now is the one their next frame is compared with
+                kept = seen[change <= self.threshold]
+                self.reference[query][kept] = self._mean_colour(t, track.uv[kept, local])
 
 
 def _new_tracks(query: int, grid: np.ndarray, frames: int) -> GridTracks:

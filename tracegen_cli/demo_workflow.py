@@ -123,6 +123,7 @@ class DemoConfig:
             points) or "object" (grasp the object the trace moves and carry it along its path, or push it where the trace slides it).
         colour_drift: `tracegen forge --colour-drift` for the corpus (0: forge's default, off); adapt forges
             the demos with the settings the pretrained model's corpus was forged with.
+        plain_objects: `tracegen forge --plain-objects` for the corpus (off: forge's default).
     """
 
     out: Path = Path("tracegen-demo")
@@ -145,6 +146,7 @@ class DemoConfig:
     device: str = "cpu"
     execute_mode: str = "gripper"
     colour_drift: float = 0.0
+    plain_objects: bool = False
 
     @classmethod
     def full(cls, **overrides) -> DemoConfig:
@@ -339,7 +341,7 @@ def run_demo(config: DemoConfig, progress: ProgressHook | None = None) -> DemoRe
         report.stage_seconds[name] = time.perf_counter() - started
 
     timed("corpus", lambda: generate_corpus(config, paths, pretrain_tasks, progress, target_task))
-    timed("forge", lambda: forge_corpus(paths, pretrain_tasks, progress, config.colour_drift))
+    timed("forge", lambda: forge_corpus(paths, pretrain_tasks, progress, config.colour_drift, config.plain_objects))
     timed("pretrain", lambda: pretrain(config, paths, progress, keys["pretrain"]))
     timed("target demos", lambda: generate_target_demos(config, paths, target_task, progress))
     timed("adapt", lambda: adapt(config, paths, progress))
@@ -361,7 +363,7 @@ def stage_keys(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task:
     corpus = {"seed": config.seed, "tasks": list(pretrain_tasks), "corpus": [asdict(e) for e in config.corpus]}
     if any(e.other_tasks_only for e in config.corpus):
         corpus["target_task"] = target_task  # which task those entries skip
-    forged = {**corpus, "forge": forge_settings(config.colour_drift)}
+    forged = {**corpus, "forge": forge_settings(config.colour_drift, config.plain_objects)}
     pretrain_key = {**forged, "preset": config.preset, "pretrain_steps": config.pretrain_steps,
                     "batch_size": config.batch_size}
     if config.pretrain_lr is not None:  # only when set, so runs at the default rate keep their keys
@@ -374,17 +376,17 @@ def stage_keys(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task:
     return {"corpus": corpus, "forge": forged, "pretrain": pretrain_key, "target demos": targets, "adapt": adapt_key}
 
 
-def forge_settings(colour_drift: float = 0.0) -> dict:
-    """The settings `tracegen forge` runs with here (its defaults, and `--colour-drift`): traces, and so every
-    model trained on them, change with them, so the stages after filming are keyed by them too."""
+def forge_settings(colour_drift: float = 0.0, plain_objects: bool = False) -> dict:
+    """The settings `tracegen forge` runs with here (its defaults, `--colour-drift` and `--plain-objects`): traces,
+    and so every model trained on them, change with them, so the stages after filming are keyed by them too."""
     from forge.config import ForgeConfig
 
-    return ForgeConfig(colour_drift=colour_drift).hashed()
+    return ForgeConfig(colour_drift=colour_drift, plain_objects=plain_objects).hashed()
 
 
-def forge_options(colour_drift: float = 0.0) -> list:
-    """The `tracegen forge` options matching `forge_settings(colour_drift)`."""
-    return ["--colour-drift", colour_drift] if colour_drift else []
+def forge_options(colour_drift: float = 0.0, plain_objects: bool = False) -> list:
+    """The `tracegen forge` options matching `forge_settings(colour_drift, plain_objects)`."""
+    return [*(["--colour-drift", colour_drift] if colour_drift else []), *(["--plain-objects"] if plain_objects else [])]
 
 
 def describe_setup(config: DemoConfig, pretrain_tasks: tuple[str, ...], target_task: str) -> list[str]:
@@ -419,13 +421,14 @@ def generate_corpus(config: DemoConfig, paths: DemoPaths, tasks: tuple[str, ...]
     progress.end("corpus")
 
 
-def forge_corpus(paths: DemoPaths, tasks: tuple[str, ...], progress: ProgressHook, colour_drift: float = 0.0) -> None:
+def forge_corpus(paths: DemoPaths, tasks: tuple[str, ...], progress: ProgressHook, colour_drift: float = 0.0,
+                 plain_objects: bool = False) -> None:
     """Stage 2: `tracegen forge` each task's videos into the store (already forged videos are skipped: an
     interrupted stage resumes), then remove the store's videos that are not in the corpus any more: the
     stage reruns when the corpus settings change, and pretraining reads every video in the store."""
     progress.begin("forge", len(tasks))
     for task in tasks:
-        run_command(["forge", paths.corpus / task, "--store", paths.store, *forge_options(colour_drift)],
+        run_command(["forge", paths.corpus / task, "--store", paths.store, *forge_options(colour_drift, plain_objects)],
                     paths.logs / "forge.log")
         progress.advance("forge")
     stale = prune_store(paths.store, [paths.corpus / task for task in tasks])

@@ -155,6 +155,15 @@ def test_the_colour_check_reaches_forge_and_the_stage_keys():
     assert demo_workflow.forge_options(25.0) == ["--colour-drift", 25.0] and demo_workflow.forge_options(0.0) == []
 
 
+def test_plain_objects_reach_forge_and_the_stage_keys():
+    keys = stage_keys(DemoConfig.full(), ("place_block",), "place_block")
+    plain = stage_keys(DemoConfig.full(plain_objects=True), ("place_block",), "place_block")
+    assert keys["corpus"] == plain["corpus"]
+    assert all(keys[name] != plain[name] for name in ("forge", "pretrain", "adapt"))
+    assert plain["forge"]["forge"]["plain_objects"] is True and "plain_objects" not in keys["forge"]["forge"]
+    assert demo_workflow.forge_options(0.0, True) == ["--plain-objects"]
+
+
 def test_prune_store_removes_the_videos_of_earlier_corpus_settings(tmp_path):
     from store.hashing import sha256_of_path
     from store.trace_store import TraceStore

@@ -74,7 +74,7 @@ def _command_and_config(name: str):
     return {"forge": (forge_command, ForgeConfig), "adapt": (adapt, AdaptConfig), "execute": (execute_command, PlanConfig)}[name]
 
 
-@pytest.mark.parametrize(("command", "expected"), [("forge", {"colour_drift", "reacquire_every", "query_every", "depth"}),
+@pytest.mark.parametrize(("command", "expected"), [("forge", {"colour_drift", "plain_objects", "reacquire_every", "query_every", "depth"}),
                                                    ("adapt", {"steps", "batch_size", "replay", "holdout"}),
                                                    ("execute", {"speed", "mode", "gripper"})])
 def test_command_option_defaults_equal_their_config_defaults(command, expected):

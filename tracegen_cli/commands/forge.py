@@ -29,6 +29,7 @@ def forge_command(
     max_steps: Annotated[int, typer.Option(help="Frames tracked from each query frame (and retargeted steps), 1..128.")] = 128,
     reacquire_every: Annotated[int, typer.Option(help="Look for points lost to an occlusion every N frames (0: never; 1.2-1.6x faster on moving cameras).")] = 4,
     colour_drift: Annotated[float, typer.Option(min=0, help="Lose a tracked point whose colour moved more than this many grey levels from its first look (it slid onto another surface, e.g. a hand beside a plain object; 25 suits such clips, but traces forged with it are shorter and trained a worse model in simulation; 0: off).")] = 0.0,
+    plain_objects: Annotated[bool, typer.Option("--plain-objects", help="Follow small plain-coloured objects (a ball, a block) through occlusions: lose a point whose colour jumps from one frame to the next, and find lost points on such objects again by their colour (needs --reacquire-every above 0).")] = False,
     workers: Annotated[int, typer.Option(help="Videos forged in parallel (processes).")] = 1,
     sfm_threads: Annotated[int, typer.Option(help="CPU threads per SfM reconstruction (1: repeatable run to run; more: faster, varying).")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Re-forge videos already in the store with these settings.")] = False,
@@ -39,7 +40,7 @@ def forge_command(
     from forge.runner import forge_directory
 
     config = ForgeConfig(depth=depth, camera=camera, query_every=query_every, max_steps=max_steps,
-                         reacquire_every=reacquire_every, colour_drift=colour_drift, workers=workers, sfm_threads=sfm_threads, force=force, dry_run=dry_run, instruction=instruction,
+                         reacquire_every=reacquire_every, colour_drift=colour_drift, plain_objects=plain_objects, workers=workers, sfm_threads=sfm_threads, force=force, dry_run=dry_run, instruction=instruction,
                          embodiment=embodiment)
     with _ProgressView() as view:
         summary = forge_directory(video_dir, store, config, view.on_event)
