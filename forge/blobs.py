@@ -42,16 +42,24 @@ class BlobFinder:
 
     def __init__(self, query_colour: np.ndarray, grid: np.ndarray, tolerance: float) -> None:
         self.tolerance = tolerance
-        image = cv2.blur(query_colour, (3, 3))
-        height, width = image.shape[:2]
-        self.blobs: dict[int, Blob] = {}
-        for point, (u, v) in enumerate(np.clip(np.round(grid), 0, [width - 1, height - 1]).astype(int)):
-            colour = image[v, u].astype(np.float32)
-            labels, stats, centroids = _regions(image, colour, tolerance)
+        self.image = cv2.blur(query_colour, (3, 3))
+        height, width = self.image.shape[:2]
+        self.pixels = np.clip(np.round(grid), 0, [width - 1, height - 1]).astype(int)  # (K, 2)
+        self.blobs: dict[int, Blob | None] = {}  # filled as points are lost: most never are
+
+    def blob(self, point: int) -> Blob | None:
+        """The blob of grid point `point` in the query frame, or None when its region is no object's."""
+        if point not in self.blobs:
+            u, v = self.pixels[point]
+            height, width = self.image.shape[:2]
+            colour = self.image[v, u].astype(np.float32)
+            labels, stats, centroids = _regions(self.image, colour, self.tolerance)
             label = labels[v, u]
             x, y, w, h, area = stats[label]
-            if label and MIN_AREA <= area <= MAX_SHARE * width * height and x > 0 and y > 0 and x + w < width and y + h < height:
-                self.blobs[point] = Blob(colour, int(area), np.array([u, v], np.float32) - centroids[label])
+            inside = x > 0 and y > 0 and x + w < width and y + h < height
+            self.blobs[point] = (Blob(colour, int(area), np.array([u, v], np.float32) - centroids[label])
+                                 if label and MIN_AREA <= area <= MAX_SHARE * width * height and inside else None)
+        return self.blobs[point]
 
     def find_again(self, points: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(M,) bool found and (M, 2) positions in `frame` (H, W[, 3] uint8) of the lost grid `points` (M,)."""
@@ -59,7 +67,7 @@ class BlobFinder:
         found = np.zeros(len(points), dtype=bool)
         positions = np.full((len(points), 2), np.nan, dtype=np.float32)
         for row, point in enumerate(points):
-            blob = self.blobs.get(int(point))
+            blob = self.blob(int(point))
             if blob is None:
                 continue
             labels, stats, centroids = _regions(image, blob.colour, self.tolerance)

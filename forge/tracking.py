@@ -163,7 +163,7 @@ def _reacquire_blobs(live, t, start, colour, grid, finders: dict, tolerance: flo
         local = t - (track.query_frame - start)
         if index not in finders:
             finders[index] = BlobFinder(colour[track.query_frame - start], grid, tolerance)
-        lost = np.array([point for point in np.flatnonzero(~track.visible[:, local]) if point in finders[index].blobs], dtype=int)
+        lost = np.array([p for p in np.flatnonzero(~track.visible[:, local]) if finders[index].blob(int(p)) is not None], dtype=int)
         if len(lost) == 0:
             continue
         found, positions = finders[index].find_again(lost, colour[t])
