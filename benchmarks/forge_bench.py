@@ -76,7 +76,8 @@ SUGGESTED_COLOUR_DRIFT = 25.0  # the `--colour-drift` the sim_tracking cases try
 
 
 def tracker_settings(defaults: ForgeConfig) -> dict:
-    """The tracker settings compared, each adding one stage to the one before."""
+    """The tracker settings compared: each of the first three adds one stage to the one before; the last two each
+    add one option to forge's default (the colour check; plain objects)."""
     from forge.tracking import PLAIN_BLOB_TOLERANCE, PLAIN_COLOUR_STEP, LKSettings
 
     lk = (defaults.lk_window, defaults.lk_levels, defaults.fb_threshold)
