@@ -26,7 +26,7 @@ SNAP_PX = 2.0  # a position further than this outside its region is moved to the
 
 @dataclass(frozen=True)
 class Blob:
-    colour: np.ndarray  # (C,) float32 the point's blurred colour in the query frame
+    colour: np.ndarray  # (C,) float32 the point's blurred colour in the query frame (C = 1: grey)
     area: int  # pixels of its region there
     offset: np.ndarray  # (2,) the point minus its region's centroid, pixels
 
@@ -52,13 +52,15 @@ class BlobFinder:
         if point not in self.blobs:
             u, v = self.pixels[point]
             height, width = self.image.shape[:2]
-            colour = self.image[v, u].astype(np.float32)
-            labels, stats, centroids = _regions(self.image, colour, self.tolerance)
-            label = labels[v, u]
-            x, y, w, h, area = stats[label]
+            area, (x, y, w, h), region = _region_at(self.image, int(u), int(v), self.tolerance)
             inside = x > 0 and y > 0 and x + w < width and y + h < height
-            self.blobs[point] = (Blob(colour, int(area), np.array([u, v], np.float32) - centroids[label])
-                                 if label and MIN_AREA <= area <= MAX_SHARE * width * height and inside else None)
+            if MIN_AREA <= area <= MAX_SHARE * width * height and inside:
+                rows, cols = np.nonzero(region)
+                centroid = np.array([x + cols.mean(), y + rows.mean()])
+                self.blobs[point] = Blob(np.atleast_1d(self.image[v, u]).astype(np.float32), int(area),
+                                         np.array([u, v], np.float32) - centroid)
+            else:
+                self.blobs[point] = None
         return self.blobs[point]
 
     def find_again(self, points: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,17 +68,23 @@ class BlobFinder:
         image = cv2.blur(frame, (3, 3))
         found = np.zeros(len(points), dtype=bool)
         positions = np.full((len(points), 2), np.nan, dtype=np.float32)
+        regions: dict[bytes, tuple] = {}  # points of one plain object often share a colour
         for row, point in enumerate(points):
             blob = self.blob(int(point))
             if blob is None:
                 continue
-            labels, stats, centroids = _regions(image, blob.colour, self.tolerance)
+            key = blob.colour.tobytes()
+            if key not in regions:
+                regions[key] = _regions(image, blob.colour, self.tolerance)
+            labels, stats, centroids = regions[key]
             areas = stats[1:, cv2.CC_STAT_AREA]
             sized = np.flatnonzero((areas >= AREA_RANGE[0] * blob.area) & (areas <= AREA_RANGE[1] * blob.area)) + 1
             if len(sized) != 1:
                 continue
             position = centroids[sized[0]] + blob.offset
-            rows, cols = np.nonzero(labels == sized[0])
+            x, y, w, h = stats[sized[0], :4]
+            rows, cols = np.nonzero(labels[y:y + h, x:x + w] == sized[0])
+            rows, cols = rows + y, cols + x
             nearest = np.argmin((cols - position[0]) ** 2 + (rows - position[1]) ** 2)
             if np.hypot(cols[nearest] - position[0], rows[nearest] - position[1]) > SNAP_PX:
                 position = np.array([cols[nearest], rows[nearest]], dtype=np.float64)
@@ -87,7 +95,19 @@ class BlobFinder:
 def _regions(image: np.ndarray, colour: np.ndarray, tolerance: float):
     """Labels (H, W), stats (N, 5) and centroids (N, 2) of the 4-connected regions of pixels within
     `tolerance` of `colour` (label 0: the rest)."""
+    colour = np.atleast_1d(colour)  # a grey pixel is one channel
     low, high = np.clip(colour - tolerance, 0, 255), np.clip(colour + tolerance, 0, 255)
     inside = cv2.inRange(image, low, high)
     _, labels, stats, centroids = cv2.connectedComponentsWithStats(inside, connectivity=4)
     return labels, stats, centroids
+
+
+def _region_at(image: np.ndarray, u: int, v: int, tolerance: float) -> tuple[int, tuple[int, int, int, int], np.ndarray]:
+    """Area, bounding box (x, y, w, h) and (h, w) mask within that box of the 4-connected region of pixels
+    within `tolerance` of pixel (u, v)'s colour that holds it: `_regions`' region there, by one flood fill."""
+    height, width = image.shape[:2]
+    mask = np.zeros((height + 2, width + 2), np.uint8)
+    flags = 4 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (1 << 8)
+    diff = (tolerance,) * 3
+    area, _, _, (x, y, w, h) = cv2.floodFill(image, mask, (u, v), 0, diff, diff, flags)
+    return int(area), (x, y, w, h), mask[1 + y:1 + y + h, 1 + x:1 + x + w]

@@ -75,3 +75,24 @@ def test_plain_objects_need_reacquisition():
         ForgeConfig(plain_objects=True, reacquire_every=0)
     assert "plain_objects" not in ForgeConfig().hashed()  # off: stores forged before it keep their key
     assert ForgeConfig(plain_objects=True).hashed()["plain_objects"] is True
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_flood_fill_region_is_the_connected_component_holding_the_point(channels):
+    """`_region_at` (one flood fill, what the query-frame blob uses) finds exactly `_regions`' region: same
+    area, bounding box and pixels, on a blurred image of plain patches over texture."""
+    from forge.blobs import _region_at, _regions
+
+    rng = np.random.default_rng(3)
+    image = np.ascontiguousarray(make_texture(4)[:96, :128])
+    for _ in range(12):  # plain patches, some touching each other or the border
+        x, y, w, h = rng.integers(0, 110), rng.integers(0, 80), rng.integers(3, 30), rng.integers(3, 30)
+        image[y:y + h, x:x + w] = rng.integers(0, 256, 3)
+    image = cv2.blur(image if channels == 3 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), (3, 3))
+    for u, v in rng.integers(0, [128, 96], size=(60, 2)):
+        labels, stats, _ = _regions(image, image[v, u].astype(np.float32), PLAIN_BLOB_TOLERANCE)
+        label = labels[v, u]
+        area, box, region = _region_at(image, int(u), int(v), PLAIN_BLOB_TOLERANCE)
+        x, y, w, h = box
+        assert label > 0 and area == stats[label, cv2.CC_STAT_AREA] and box == tuple(stats[label, :4])
+        assert np.array_equal(region > 0, labels[y:y + h, x:x + w] == label)
