@@ -63,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="tracegen forge --colour-drift for the corpus and the held-out layouts (0: off, forge's default)")
     parser.add_argument("--forge-plain-objects", action="store_true",
                         help="tracegen forge --plain-objects for the corpus and the held-out layouts (off: forge's default)")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="processes filming and forging videos (0: one per CPU core; videos and traces do not depend on it)")
     parser.add_argument("--adapt-replay", type=float, default=0.0, metavar="SHARE",
                         help="share of each adapt batch replayed from the pretraining corpus (tracegen adapt --replay; 0: off)")
     parser.add_argument("--adapt-select", choices=tuple(SELECTIONS), default="fde-moving",
@@ -140,13 +142,13 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
                 "so101_start": "home"}
     cached_stage(paths, f"{task}-so101-demos", demo_key, lambda: generate_demos(  # the camera the trials observe with
         task, TARGET_EMBODIMENT, so101_demos, config.target_demos, TARGET_SEED_BASE + 100 * args.seed, log,
-        camera="calibrated", start="home"))  # from the ready pose, as the trials start
+        camera="calibrated", start="home", workers=config.workers))  # from the ready pose, as the trials start
     runs = [("adapted", so101_demos, False), ("scratch", so101_demos, True)]
     if "human-adapted" in conditions:
         human_key = {**demo_key, "camera": args.human_camera, "depth": args.human_depth}
         cached_stage(paths, f"{task}-human-demos", human_key, lambda: generate_demos(
             task, "human", human_demos, config.target_demos, HUMAN_SEED_BASE + 100 * args.seed, log,
-            camera=args.human_camera, depth=args.human_depth))
+            camera=args.human_camera, depth=args.human_depth, workers=config.workers))
         runs.append(("human-adapted", human_demos, False))
     for name, demos, scratch in runs:
         if name not in conditions:
@@ -181,6 +183,7 @@ def heldout_errors(task: str, checkpoints: dict, args, paths, log: Path) -> list
         forge_options,
         forge_settings,
         generate_demos,
+        processes,
     )
 
     folder, store = paths.out / "heldout" / task / "videos", paths.out / "heldout" / task / "store"
@@ -190,8 +193,9 @@ def heldout_errors(task: str, checkpoints: dict, args, paths, log: Path) -> list
     def film_and_forge() -> None:
         shutil.rmtree(folder.parent, ignore_errors=True)  # another layout count: start over
         generate_demos(task, TARGET_EMBODIMENT, folder, args.heldout_layouts, HELDOUT_SEED_BASE + 100 * args.seed, log,
-                       camera="calibrated", start="home")
-        run_command(["forge", folder, "--store", store, *forge_options(args.forge_colour_drift, args.forge_plain_objects)], log)
+                       camera="calibrated", start="home", workers=args.workers)
+        run_command(["forge", folder, "--store", store, *forge_options(args.forge_colour_drift, args.forge_plain_objects),
+                     "--workers", processes(args.workers)], log)
 
     cached_stage(paths, f"{task}-heldout-layouts", key, film_and_forge)
     torch.set_num_threads(args.threads)
@@ -318,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     config = replace(config, corpus=tuple(replace(e, episodes=e.episodes * args.corpus_scale) for e in config.corpus),
                      batch_size=args.batch_size, pretrain_lr=args.pretrain_lr,
                      pretrain_extend_from=args.pretrain_extend_from, target_demos=args.target_demos,
-                     colour_drift=args.forge_colour_drift, plain_objects=args.forge_plain_objects)
+                     colour_drift=args.forge_colour_drift, plain_objects=args.forge_plain_objects,
+                     workers=args.workers)
     if args.so101_other_tasks:
         config = replace(config, corpus=(*config.corpus, so101_other_tasks(args.so101_other_tasks)))
     if args.calibrated_corpus:
@@ -336,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         cached_stage(paths, "corpus", keys["corpus"], lambda: generate_corpus(config, paths, tasks, progress,
                                                                                  eval_tasks[0]))
         cached_stage(paths, "forge", keys["forge"], lambda: forge_corpus(paths, tasks, progress, config.colour_drift,
-                                                                                        config.plain_objects))
+                                                                                        config.plain_objects,
+                                                                                        config.workers))
         cached_stage(paths, "pretrain", keys["pretrain"], lambda: pretrain(config, paths, progress, keys["pretrain"]))
         seeds = [TRIAL_SEED_BASE + 1000 * args.seed + i for i in range(args.trials)]
         for task in eval_tasks:

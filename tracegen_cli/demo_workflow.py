@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -124,6 +125,8 @@ class DemoConfig:
         colour_drift: `tracegen forge --colour-drift` for the corpus (0: forge's default, off); adapt forges
             the demos with the settings the pretrained model's corpus was forged with.
         plain_objects: `tracegen forge --plain-objects` for the corpus (off: forge's default).
+        workers: processes filming (`tracegen sim demos --workers`) and forging (`tracegen forge --workers`)
+            videos in parallel (0: one per CPU core). The videos and traces do not depend on it.
     """
 
     out: Path = Path("tracegen-demo")
@@ -147,6 +150,7 @@ class DemoConfig:
     execute_mode: str = "gripper"
     colour_drift: float = 0.0
     plain_objects: bool = False
+    workers: int = 0
 
     @classmethod
     def full(cls, **overrides) -> DemoConfig:
@@ -178,6 +182,8 @@ class DemoConfig:
         if shared:
             raise DemoError(f"two corpus entries render into the same folder {shared} (they differ only in start or "
                             "episodes); merge them into one entry")
+        if self.workers < 0:
+            raise DemoError(f"workers={self.workers}: use 0 (one per CPU core) or a positive count")
         if self.execute_mode not in ("gripper", "object"):
             raise DemoError(f"execute_mode {self.execute_mode!r}: pick gripper or object")
         unknown = [c for c in self.conditions if c not in CONDITIONS]
@@ -341,7 +347,8 @@ def run_demo(config: DemoConfig, progress: ProgressHook | None = None) -> DemoRe
         report.stage_seconds[name] = time.perf_counter() - started
 
     timed("corpus", lambda: generate_corpus(config, paths, pretrain_tasks, progress, target_task))
-    timed("forge", lambda: forge_corpus(paths, pretrain_tasks, progress, config.colour_drift, config.plain_objects))
+    timed("forge", lambda: forge_corpus(paths, pretrain_tasks, progress, config.colour_drift, config.plain_objects,
+                                        config.workers))
     timed("pretrain", lambda: pretrain(config, paths, progress, keys["pretrain"]))
     timed("target demos", lambda: generate_target_demos(config, paths, target_task, progress))
     timed("adapt", lambda: adapt(config, paths, progress))
@@ -416,20 +423,21 @@ def generate_corpus(config: DemoConfig, paths: DemoPaths, tasks: tuple[str, ...]
     for index, task, entry in jobs:
         generate_demos(task, entry.embodiment, paths.corpus / task / entry.folder_name, entry.episodes,
                        CORPUS_SEED_BASE + 100 * config.seed + index, paths.logs / "corpus.log",
-                       camera=entry.camera, depth=entry.depth, start=entry.start)
+                       camera=entry.camera, depth=entry.depth, start=entry.start, workers=config.workers)
         progress.advance("corpus")
     progress.end("corpus")
 
 
 def forge_corpus(paths: DemoPaths, tasks: tuple[str, ...], progress: ProgressHook, colour_drift: float = 0.0,
-                 plain_objects: bool = False) -> None:
+                 plain_objects: bool = False, workers: int = 0) -> None:
     """Stage 2: `tracegen forge` each task's videos into the store (already forged videos are skipped: an
     interrupted stage resumes), then remove the store's videos that are not in the corpus any more: the
-    stage reruns when the corpus settings change, and pretraining reads every video in the store."""
+    stage reruns when the corpus settings change, and pretraining reads every video in the store. `workers`
+    videos are forged at once (0: one per CPU core)."""
     progress.begin("forge", len(tasks))
     for task in tasks:
-        run_command(["forge", paths.corpus / task, "--store", paths.store, *forge_options(colour_drift, plain_objects)],
-                    paths.logs / "forge.log")
+        run_command(["forge", paths.corpus / task, "--store", paths.store, *forge_options(colour_drift, plain_objects),
+                     "--workers", processes(workers)], paths.logs / "forge.log")
         progress.advance("forge")
     stale = prune_store(paths.store, [paths.corpus / task for task in tasks])
     if stale:
@@ -499,13 +507,19 @@ def is_resumable(folder: Path) -> bool:
     return (folder / CONFIG).is_file() and (folder / TRAIN_STATE).is_file()
 
 
+def processes(workers: int) -> int:
+    """`workers` processes, or one per CPU core for 0."""
+    return workers or os.cpu_count() or 1
+
+
 def generate_demos(task: str, embodiment: str, folder: Path, episodes: int, seed: int, log_path: Path,
-                   camera: str = "static", depth: bool = True, start: str = "park") -> Path:
+                   camera: str = "static", depth: bool = True, start: str = "park", workers: int = 1) -> Path:
     """Render `episodes` demos of one embodiment doing `task` into `folder` with `tracegen sim demos`.
 
     Episodes already there from these settings (`robot.sim.writer.written_episodes`: the same settings write
     the same bytes) are kept and filming continues after them (`--first`), so an interrupted stage, or a
-    corpus grown from 500 to 1000 episodes, renders only what is missing. Every other file goes first: a
+    corpus grown from 500 to 1000 episodes, renders only what is missing. `workers`: filming processes (0: one
+    per CPU core). Every other file goes first: a
     stage reruns when its settings change, and videos left from other settings would otherwise be forged
     and trained on beside the new ones."""
     from robot.sim.episode import EpisodeConfig
@@ -523,7 +537,8 @@ def generate_demos(task: str, embodiment: str, folder: Path, episodes: int, seed
             path.unlink()
     if kept < episodes:
         argv = ["sim", "demos", "--task", task, "--embodiment", embodiment, "--episodes", episodes - kept,
-                "--camera", camera, "--out", folder, "--seed", seed, "--start", start, "--first", kept]
+                "--camera", camera, "--out", folder, "--seed", seed, "--start", start, "--first", kept,
+                "--workers", processes(workers)]
         if not depth:
             argv.append("--no-depth")
         run_command(argv, log_path)
@@ -538,7 +553,7 @@ def generate_target_demos(config: DemoConfig, paths: DemoPaths, task: str, progr
     the model a first frame no trial ever has)."""
     progress.begin("target demos", 1)
     generate_demos(task, TARGET_EMBODIMENT, paths.targets, config.target_demos, TARGET_SEED_BASE + 100 * config.seed,
-                   paths.logs / "target_demos.log", camera="calibrated", start="home")
+                   paths.logs / "target_demos.log", camera="calibrated", start="home", workers=config.workers)
     progress.advance("target demos")
     progress.end("target demos")
 

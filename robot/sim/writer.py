@@ -11,8 +11,9 @@ with fixed archive timestamps, so the same seed gives the same bytes.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -149,29 +150,52 @@ def _atomic(path: Path, write) -> None:
     tmp.replace(path)
 
 
-def generate_demos(config, episodes: int, out_dir: str | Path, on_episode=None) -> list[dict]:
+def generate_demos(config, episodes: int, out_dir: str | Path, on_episode=None, workers: int = 1) -> list[dict]:
     """Film and write `episodes` episodes of `config` (an `EpisodeConfig`; its `index` is the first one).
 
     Args:
         on_episode: called with each episode's summary as it is written (for progress bars).
+        workers: processes filming episodes at once. Each episode depends only on its own settings, so the
+            files are the same bytes for any count.
     Returns:
-        One summary per episode: name, frames, success, seconds, and the written paths.
+        One summary per episode, in episode order: name, frames, success, seconds, and the written paths.
     """
     from dataclasses import replace
 
-    from robot.sim.episode import generate_episode
     from robot.sim.errors import SimConfigError
 
     if episodes < 1:
         raise SimConfigError(f"--episodes {episodes} must be at least 1")
+    if workers < 1:
+        raise SimConfigError(f"--workers {workers} must be at least 1")
     config.validate()
-    summaries = []
-    for offset in range(episodes):
-        episode = generate_episode(replace(config, index=config.index + offset))
-        paths = write_episode(episode, out_dir)
-        summary = {"name": episode_name(episode), "frames": int(len(episode.frames)), "success": episode.success,
-                   "seconds": round(episode.timings["total_s"], 3), "paths": {k: str(v) for k, v in paths.items()}}
-        summaries.append(summary)
-        if on_episode is not None:
-            on_episode(summary)
-    return summaries
+    configs = [replace(config, index=config.index + offset) for offset in range(episodes)]
+    if workers == 1 or episodes == 1:
+        summaries = []
+        for c in configs:
+            summaries.append(film_episode(c, out_dir))
+            if on_episode is not None:
+                on_episode(summaries[-1])
+        return summaries
+    context = multiprocessing.get_context("spawn")  # a forked MuJoCo/EGL context is not safe to reuse
+    with ProcessPoolExecutor(max_workers=min(workers, episodes), mp_context=context) as pool:
+        futures = [pool.submit(film_episode, c, str(out_dir)) for c in configs]
+        try:
+            for future in as_completed(futures):
+                if on_episode is not None:
+                    on_episode(future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()  # episodes not started yet; those under way finish and are kept (atomic files)
+            raise
+    return [future.result() for future in futures]
+
+
+def film_episode(config, out_dir: str | Path) -> dict:
+    """Film and write the one episode `config` describes; returns its summary (see `generate_demos`)."""
+    from robot.sim.episode import generate_episode
+
+    episode = generate_episode(config)
+    paths = write_episode(episode, out_dir)
+    return {"name": episode_name(episode), "frames": int(len(episode.frames)), "success": episode.success,
+            "seconds": round(episode.timings["total_s"], 3), "paths": {k: str(v) for k, v in paths.items()}}

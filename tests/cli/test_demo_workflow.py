@@ -164,6 +164,22 @@ def test_plain_objects_reach_forge_and_the_stage_keys():
     assert demo_workflow.forge_options(0.0, True) == ["--plain-objects"]
 
 
+def test_workers_reach_filming_and_forging_and_leave_the_stage_keys_alone(monkeypatch, tmp_path):
+    keys = stage_keys(DemoConfig.full(), ("place_block",), "place_block")
+    assert keys == stage_keys(DemoConfig.full(workers=3), ("place_block",), "place_block")  # same traces
+    calls = []
+    monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log, **kw: calls.append([str(a) for a in argv]))
+    monkeypatch.setattr(demo_workflow, "prune_store", lambda *args: [])
+    monkeypatch.setattr(demo_workflow.os, "cpu_count", lambda: 6)
+    for workers in (3, 0):
+        demo_workflow.forge_corpus(DemoPaths(tmp_path), ("place_block",), NoProgress(), workers=workers)
+        demo_workflow.generate_demos("sweep", "human", tmp_path / "films", 2, 0, tmp_path / "log", workers=workers)
+    assert [(call[0], call[call.index("--workers") + 1]) for call in calls] == [
+        ("forge", "3"), ("sim", "3"), ("forge", "6"), ("sim", "6")]  # 0: one per CPU core
+    with pytest.raises(DemoError, match="workers=-1"):
+        DemoConfig.full(workers=-1).validate()
+
+
 def test_prune_store_removes_the_videos_of_earlier_corpus_settings(tmp_path):
     from store.hashing import sha256_of_path
     from store.trace_store import TraceStore

@@ -51,6 +51,21 @@ def _check_files(paths, config):
     return meta, poses, gt
 
 
+def test_episodes_filmed_in_parallel_are_the_bytes_of_one_process(tmp_path):
+    """`workers` processes film the episodes of one run: the same files, summaries in episode order."""
+    config = EpisodeConfig(task="ball_in_bin", embodiment="other_robot", camera="handheld", seed=5, width=64,
+                           height=48, fps=5)
+    one = generate_demos(config, 3, tmp_path / "one")
+    seen = []
+    parallel = generate_demos(config, 3, tmp_path / "parallel", on_episode=lambda s: seen.append(s["name"]), workers=2)
+    assert [s["name"] for s in parallel] == [s["name"] for s in one] and sorted(seen) == sorted(s["name"] for s in one)
+    for summary in one:
+        for path in summary["paths"].values():
+            assert (tmp_path / "parallel" / Path(path).name).read_bytes() == Path(path).read_bytes(), path
+    with pytest.raises(SimConfigError, match="--workers 0"):
+        generate_demos(config, 2, tmp_path / "none", workers=0)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("task", TASKS)
 def test_every_embodiment_and_camera_renders_a_successful_demo(tmp_path, task):

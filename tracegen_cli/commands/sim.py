@@ -42,6 +42,7 @@ def demos(
     fps: Annotated[float, typer.Option(help="Video frame rate.")] = 15.0,
     first: Annotated[int, typer.Option(help="Index of the first episode (to extend a run).")] = 0,
     start: Annotated[str, typer.Option(help="Where an arm starts: park (folded away; the video opens with the move to the ready pose) or home (at the ready pose, where trials start).")] = "park",
+    workers: Annotated[int, typer.Option(min=1, help="Episodes filmed in parallel (processes); the files do not depend on it.")] = 1,
 ) -> None:
     """Film scripted demonstrations with video, depth, camera poses and ground-truth traces."""
     from robot.sim.episode import EpisodeConfig
@@ -53,7 +54,7 @@ def demos(
     config.validate()
     with progress() as bar:
         job = bar.add_task(f"{task} / {embodiment} / {camera}", total=episodes)
-        summaries = generate_demos(config, episodes, out, on_episode=lambda _: bar.advance(job))
+        summaries = generate_demos(config, episodes, out, on_episode=lambda _: bar.advance(job), workers=workers)
     successes = sum(s["success"] for s in summaries)
     frames = sum(s["frames"] for s in summaries)
     if settings.verbose:
