@@ -81,7 +81,7 @@ def demo(
     hold_out_task: Annotated[bool, typer.Option("--hold-out-task", help="Also leave the target task out of pretraining.")] = False,
     device: Annotated[str, typer.Option("--device", help="Torch device: cpu, cuda or auto.")] = "cpu",
     threads: Annotated[int, typer.Option("--threads", min=1, help="Torch CPU threads (1 is fastest on a busy 2-core machine).")] = 1,
-    workers: Annotated[int, typer.Option("--workers", min=0, help="Processes filming and forging videos (0: one per CPU core); the videos and traces do not depend on it.")] = 0,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="Processes filming and forging videos (0: one per CPU core); the videos and traces do not depend on it.")] = 1,
     execute_mode: Annotated[str, typer.Option("--execute-mode", help="How trials execute a trace: gripper (follow its gripper points) or object (grasp the object it moves and carry it along, or push it where the trace slides it).")] = "gripper",
     so101_other_tasks: Annotated[int, typer.Option("--so101-other-tasks", min=0, metavar="N", help="Add N SO-101 videos per pretraining task other than the target one (filmed by the calibrated camera): the target robot's footage of other jobs.")] = 0,
 ) -> None:
