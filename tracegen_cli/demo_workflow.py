@@ -429,7 +429,7 @@ def generate_corpus(config: DemoConfig, paths: DemoPaths, tasks: tuple[str, ...]
 
 
 def forge_corpus(paths: DemoPaths, tasks: tuple[str, ...], progress: ProgressHook, colour_drift: float = 0.0,
-                 plain_objects: bool = False, workers: int = 0) -> None:
+                 plain_objects: bool = False, workers: int = 1) -> None:
     """Stage 2: `tracegen forge` each task's videos into the store (already forged videos are skipped: an
     interrupted stage resumes), then remove the store's videos that are not in the corpus any more: the
     stage reruns when the corpus settings change, and pretraining reads every video in the store. `workers`
