@@ -1,13 +1,15 @@
 """Training augmentations that keep the image and the trace consistent.
 
-All functions are pure numpy: they take an image (H, W, 3) float32 in [0, 1], an optional depth
-(H, W), the trace `traj` (K, L, 3) in pixels of that image, and return the transformed versions.
+All functions are pure functions of numpy arrays (OpenCV applies the colour map): they take an image
+(H, W, 3) float32 in [0, 1], an optional depth (H, W), the trace `traj` (K, L, 3) in pixels of that image,
+and return the transformed versions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from store.trace import GRID_SIZE
@@ -26,17 +28,29 @@ class CropBox:
 def color_jitter(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
     """Random brightness, contrast and saturation factors in [1 - strength, 1 + strength].
 
+    Brightness scales every value, contrast moves them towards or away from the image's mean, saturation
+    towards or away from each pixel's grey (its channels' mean). The three compose into one affine colour
+    map, applied in a single pass (`cv2.transform`):
+
+        out = s c b x + c b (1 - s) grey(x) + (1 - c) b mean(x),
+
+    the same as applying them one after another up to float rounding, about 6x faster on a 320x240 image
+    (it was most of a training sample's preparation).
+
     Args:
         image: (H, W, 3) float32 in [0, 1].
     Returns:
         (H, W, 3) float32 in [0, 1]; pixel positions are unchanged, so the trace is too.
     """
     brightness, contrast, saturation = rng.uniform(1.0 - strength, 1.0 + strength, size=3)
-    out = image * brightness
-    out = (out - out.mean()) * contrast + out.mean()
-    gray = out.mean(axis=-1, keepdims=True)
-    out = (out - gray) * saturation + gray
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+    keep = saturation * contrast * brightness  # weight of the pixel's own value
+    grey = contrast * brightness * (1.0 - saturation) / 3.0  # weight of each channel in the pixel's grey
+    offset = (1.0 - contrast) * brightness * float(np.mean(cv2.mean(image)[:3]))  # the contrast's pivot
+    matrix = np.full((3, 4), grey)
+    matrix[:, :3] += keep * np.eye(3)
+    matrix[:, 3] = offset
+    out = cv2.transform(np.ascontiguousarray(image, dtype=np.float32), matrix)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def random_crop_box(width: int, height: int, rng: np.random.Generator, min_scale: float) -> CropBox:

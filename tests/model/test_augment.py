@@ -65,6 +65,20 @@ def test_color_jitter_stays_in_range_and_zero_strength_is_identity():
     assert jittered.min() >= 0 and jittered.max() <= 1 and not np.allclose(jittered, image)
 
 
+def test_color_jitter_is_brightness_then_contrast_then_saturation():
+    """The one-pass colour map equals the three adjustments applied in turn, written out by hand."""
+    image = np.random.default_rng(2).uniform(0, 1, (24, 32, 3)).astype(np.float32)
+    for seed in range(4):
+        b, c, s = np.random.default_rng(seed).uniform(0.6, 1.4, size=3)  # what color_jitter draws at strength 0.4
+        bright = image.astype(np.float64) * b
+        contrasted = (bright - bright.mean()) * c + bright.mean()
+        grey = contrasted.mean(axis=-1, keepdims=True)
+        expected = np.clip((contrasted - grey) * s + grey, 0.0, 1.0)
+        got = color_jitter(image, np.random.default_rng(seed), 0.4)
+        assert got.dtype == np.float32 and got.shape == image.shape
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
 def test_transform_resizes_and_normalises_by_image_size():
     cfg = preset("tiny")
     item = SyntheticTraceDataset(num_videos=1, samples_per_video=1, depth_fraction=1.0, seed=2)[0]
