@@ -283,8 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
     from tracegen_cli.demo_command import render_success_table, stage_bars
+    from tracegen_cli.demo_evaluate import evaluate_conditions
     from tracegen_cli.demo_report import DemoReport, write_report
-    from tracegen_cli.demo_trials import evaluate_conditions, load_predictor
+    from tracegen_cli.demo_trials import load_predictor
     from tracegen_cli.demo_workflow import (
         QUICK_CORPUS,
         TRIAL_SEED_BASE,
@@ -351,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
                 heldout += heldout_errors(task, checkpoints, args, paths, paths.logs / f"{task}-heldout.log")
             trials += evaluate_conditions(checkpoints, task, seeds, paths.trials / task, paths.report, config.device,
                                           progress, paths.logs / f"{task}-evaluate.log", threads=config.threads,
-                                          mode=args.execute_mode,
+                                          mode=args.execute_mode, workers=config.workers,
                                           make_predictor=functools.partial(load_predictor, temperature=args.temperature,
                                                                            samples=args.samples, guidance=args.guidance))
     seconds = time.perf_counter() - started

@@ -13,7 +13,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -103,16 +103,21 @@ def load_predictor(checkpoint: Path, device: str, temperature: float = 1.0, samp
     return predict
 
 
-def oracle_predictor(task: str) -> Predictor:
+class OraclePredictor:
     """A predictor that returns the scripted demonstration's exact trace of the trial layout (no model):
-    success with it measures the execution pipeline alone, the ceiling of every model condition."""
-    from robot.sim.oracle import oracle_trace
-    from store.trace import MODEL_STEPS, TraceFile, save_trace_file
+    success with it measures the execution pipeline alone, the ceiling of every model condition. A class
+    rather than a closure, so trials in worker processes can be handed one."""
 
-    def predict(observation: Observation, seed: int, out: Path):
+    def __init__(self, task: str):
+        self.task = task
+
+    def __call__(self, observation: Observation, seed: int, out: Path):
+        from robot.sim.oracle import oracle_trace
+        from store.trace import MODEL_STEPS, TraceFile, save_trace_file
+
         started = time.perf_counter()
         height, width = observation.image.shape[:2]
-        oracle = oracle_trace(task, seed, width=width, height=height)
+        oracle = oracle_trace(self.task, seed, width=width, height=height)
         keep = MODEL_STEPS + 1
         trace = TraceFile(traj=np.ascontiguousarray(oracle.traj[:, :keep], dtype=np.float32), valid=oracle.valid[:keep].copy(),
                           intrinsics=oracle.intrinsics.astype(np.float32), image_size=oracle.image_size,
@@ -120,7 +125,10 @@ def oracle_predictor(task: str) -> Predictor:
         save_trace_file(out, trace)
         return trace, time.perf_counter() - started
 
-    return predict
+
+def oracle_predictor(task: str) -> Predictor:
+    """The scripted demonstration's exact trace of each layout (`OraclePredictor`)."""
+    return OraclePredictor(task)
 
 
 def write_observation(observation: Observation, folder: Path) -> dict[str, Path]:
@@ -266,57 +274,3 @@ def _gripper_path(trace, tool_start_uv: np.ndarray, count: int = 4) -> np.ndarra
     nearest = np.argsort(np.nan_to_num(distance, nan=np.inf))[:count]
     steps = np.flatnonzero(trace.valid)
     return np.nanmean(trace.traj[nearest][:, steps, :2], axis=0)
-
-
-def evaluate_conditions(
-    checkpoints: dict[str, Path | Predictor],
-    task: str,
-    seeds: Sequence[int],
-    trials_dir: Path,
-    report_dir: Path,
-    device: str,
-    progress,
-    log_path: Path,
-    open_world: WorldFactory | None = None,
-    make_predictor: Callable[[Path, str], Predictor] = load_predictor,
-    app=None,
-    threads: int = 0,
-    mode: str = "gripper",
-) -> list[TrialRecord]:
-    """Run every (condition, seed) trial of `task`; the same seeds for every condition.
-
-    Args:
-        checkpoints: condition name -> checkpoint folder (or a ready `Predictor`, e.g. `oracle_predictor`).
-        seeds: layout seeds (the same layouts for every condition, so conditions compare fairly).
-        trials_dir: where each trial's files go (`<condition>/seed<seed>/`).
-        report_dir: the report folder (overlays are written under it).
-        progress: a `ProgressHook`.
-        open_world: `(task, seed) -> TrialWorld`; default: the MuJoCo world of `demo_sim`.
-        threads: torch CPU threads for prediction (0 keeps torch's setting).
-        mode: how `tracegen execute` turns a trace into motion: "gripper" (follow the gripper's points) or
-            "object" (grasp the object the trace moves and carry it along its path, or push it where the trace slides it).
-    Returns:
-        One record per trial.
-    """
-    if open_world is None:
-        from tracegen_cli.demo_sim import open_trial_world as open_world
-    if threads > 0:
-        import torch
-
-        torch.set_num_threads(threads)
-    stage = f"evaluate {task}"
-    progress.begin(stage, len(checkpoints) * len(seeds))
-    records = []
-    for condition, checkpoint in checkpoints.items():
-        predictor = checkpoint if callable(checkpoint) else make_predictor(checkpoint, device)
-        for seed in seeds:
-            world = open_world(task, seed)
-            try:
-                folder = trials_dir / condition / f"seed{seed}"
-                records.append(run_trial(world, predictor, task, condition, seed, folder, report_dir, log_path, app=app,
-                                         mode=mode))
-            finally:
-                world.close()
-            progress.advance(stage)
-    progress.end(stage)
-    return records

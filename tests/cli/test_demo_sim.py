@@ -64,3 +64,41 @@ def test_the_scripted_demos_exact_trace_completes_the_task(task, mode, tmp_path)
     assert record.error == "" and record.success, (tmp_path / "execute.log").read_text()[-2000:]
     assert record.goal_cm < 0.5 * record.start_goal_cm  # the graded measure agrees: the object went most of the way
     assert record.travel > 0.5 and record.off_line_cm < record.start_goal_cm / 2  # along the way to the goal
+
+
+@pytest.mark.timeout(180)
+def test_trials_in_two_worker_processes_match_and_keep_their_order(tmp_path):
+    """Two trials of the same layout at once, each in its own process with its own pty emulator and physics:
+    both complete the task and end the block at the same place (to float noise: the real-time bus does not
+    make physics depend on timing), the records come back in (condition, seed) order, and the task's log holds each
+    trial's command output in that order."""
+    from tracegen_cli.console import configure_logging
+    from tracegen_cli.demo_evaluate import evaluate_conditions
+    from tracegen_cli.demo_trials import OraclePredictor
+
+    class Bars:
+        advanced = 0
+
+        def begin(self, stage, total):
+            assert total == 2
+
+        def advance(self, stage, amount=1):
+            self.advanced += amount
+
+        def end(self, stage):
+            pass
+
+    configure_logging(verbose=False, quiet=False)  # as the CLI does: the workers log as this process does
+    bars = Bars()
+    checkpoints = {"first": OraclePredictor("place_block"), "second": OraclePredictor("place_block")}
+    records = evaluate_conditions(checkpoints, "place_block", [90_000], tmp_path / "trials", tmp_path / "report", "cpu",
+                                  bars, tmp_path / "evaluate.log", workers=2)
+    assert [(r.condition, r.seed) for r in records] == [("first", 90_000), ("second", 90_000)] and bars.advanced == 2
+    assert all(r.success and r.error == "" for r in records), (tmp_path / "evaluate.log").read_text()[-2000:]
+    assert records[0].goal_cm == pytest.approx(records[1].goal_cm, abs=1e-6)  # bit-for-bit apart from float noise
+    assert records[0].goal_cm < 0.5 * records[0].start_goal_cm
+    log = (tmp_path / "evaluate.log").read_text()
+    first, second = log.index("# trial first layout 90000"), log.index("# trial second layout 90000")
+    assert first < log.index("all safety checks passed", first) < second < log.index("all safety checks passed", second)
+    assert first < log.index("Return_Delay_Time set to 0", first) < second < log.index("Return_Delay_Time", second)
+    assert (tmp_path / "trials" / "second" / "seed90000" / "trial.log").is_file()

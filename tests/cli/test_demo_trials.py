@@ -12,7 +12,8 @@ import typer
 from model.errors import ModelError
 from robot.emulator import KinematicServoBackend
 from store.trace import NUM_POINTS, TraceFile, grid_points, load_trace_file, save_trace_file
-from tracegen_cli.demo_trials import Observation, evaluate_conditions
+from tracegen_cli.demo_evaluate import evaluate_conditions
+from tracegen_cli.demo_trials import Observation
 
 WIDTH, HEIGHT = 64, 48
 K = np.array([[50.0, 0, 31.5], [0, 50.0, 23.5], [0, 0, 1]], dtype=np.float32)
