@@ -80,8 +80,8 @@ def demo(
     task: Annotated[str, typer.Option("--task", help="Target task of the five SO-101 demos and the evaluation.")] = "place_block",
     hold_out_task: Annotated[bool, typer.Option("--hold-out-task", help="Also leave the target task out of pretraining.")] = False,
     device: Annotated[str, typer.Option("--device", help="Torch device: cpu, cuda or auto.")] = "cpu",
-    threads: Annotated[int, typer.Option("--threads", min=1, help="Torch CPU threads (1 is fastest on a busy 2-core machine).")] = 1,
-    workers: Annotated[int, typer.Option("--workers", min=0, help="Processes filming and forging videos (0: one per CPU core); the videos and traces do not depend on it.")] = 1,
+    threads: Annotated[int | None, typer.Option("--threads", min=0, help="Torch CPU threads (default: one per CPU core, 0; 1 with --quick, the fastest on a busy machine).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=0, help="Processes filming, forging and running trials (default: one per CPU core, 0; 1 with --quick); the videos, traces and outcomes do not depend on it.")] = None,
     execute_mode: Annotated[str, typer.Option("--execute-mode", help="How trials execute a trace: gripper (follow its gripper points) or object (grasp the object it moves and carry it along, or push it where the trace slides it).")] = "gripper",
     so101_other_tasks: Annotated[int, typer.Option("--so101-other-tasks", min=0, metavar="N", help="Add N SO-101 videos per pretraining task other than the target one (filmed by the calibrated camera): the target robot's footage of other jobs.")] = 0,
 ) -> None:
@@ -91,9 +91,10 @@ def demo(
     from tracegen_cli.demo_workflow import so101_other_tasks as so101_entry
 
     overrides = {"out": out, "seed": seed, "target_task": task, "hold_out_target_task": hold_out_task, "device": device,
-                 "threads": threads, "workers": workers, "execute_mode": execute_mode}
-    if trials is not None:
-        overrides["trials"] = trials
+                 "execute_mode": execute_mode}
+    for name, value in (("trials", trials), ("threads", threads), ("workers", workers)):
+        if value is not None:
+            overrides[name] = value
     config = DemoConfig.quick_run(**overrides) if quick else DemoConfig.full(**overrides)
     if so101_other_tasks:
         config = replace(config, corpus=(*config.corpus, so101_entry(so101_other_tasks)))

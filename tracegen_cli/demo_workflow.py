@@ -112,9 +112,11 @@ class DemoConfig:
             this `out`) to `pretrain_steps` with `tracegen pretrain --resume`, instead of starting over. The
             cosine schedule is stretched to the new end, so the rate climbs back from its floor to where the
             longer schedule has it: not the same weights as a fresh run of `pretrain_steps`. None: start over.
-        threads: torch CPU threads for training and prediction. 1 is the fastest on a busy 2-core
-            machine (with 2, every small op waits for a scheduler slice: measured 10x slower predictions
-            at load 8); raise it on an idle many-core machine.
+        threads: torch CPU threads for training and prediction (0: one per CPU core). With the machine to
+            itself the demo trains fastest on every core (2 cores: pretraining 22 against 15 samples/s at
+            1 thread); on a busy machine 1 is the fastest (with 2, every small op waits for a scheduler
+            slice: predictions measured 10x slower at load 8), so the quick run, which CI runs beside other
+            work, uses 1.
         target_demos: number of SO-101 demos for adapt (the paper's five).
         trials: evaluation layouts per condition.
         conditions: which models to evaluate: "adapted", "scratch", "zero-shot", and "oracle" (the
@@ -126,7 +128,8 @@ class DemoConfig:
             the demos with the settings the pretrained model's corpus was forged with.
         plain_objects: `tracegen forge --plain-objects` for the corpus (off: forge's default).
         workers: processes filming (`tracegen sim demos --workers`) and forging (`tracegen forge --workers`)
-            videos in parallel (0: one per CPU core). The videos and traces do not depend on it.
+            videos, and running evaluation trials, in parallel (0: one per CPU core; the quick run uses 1).
+            The videos, traces and trial outcomes do not depend on it.
     """
 
     out: Path = Path("tracegen-demo")
@@ -137,12 +140,12 @@ class DemoConfig:
     hold_out_target_task: bool = False
     corpus: tuple[CorpusEntry, ...] = FULL_CORPUS
     preset: str = "tiny"
-    pretrain_steps: int = 800
+    pretrain_steps: int = 600  # sized so the full run fits 15 minutes on a slow 2-core machine (README)
     adapt_steps: int = 200
     batch_size: int = 8
     pretrain_lr: float | None = None
     pretrain_extend_from: int | None = None
-    threads: int = 1
+    threads: int = 0
     target_demos: int = 5
     trials: int = 8
     conditions: tuple[str, ...] = CONDITIONS
@@ -150,7 +153,7 @@ class DemoConfig:
     execute_mode: str = "gripper"
     colour_drift: float = 0.0
     plain_objects: bool = False
-    workers: int = 1  # the demo's measured timings are with 1; 0 (one per core) is not yet timed on the demo
+    workers: int = 0
 
     @classmethod
     def full(cls, **overrides) -> DemoConfig:
@@ -161,7 +164,7 @@ class DemoConfig:
     def quick_run(cls, **overrides) -> DemoConfig:
         """The smoke run used by CI: one or two videos per kind, few steps and trials (<= 3 minutes)."""
         base = cls(quick=True, corpus=QUICK_CORPUS, pretrain_steps=40, adapt_steps=20, batch_size=8, trials=2,
-                   conditions=("adapted", "scratch"))
+                   conditions=("adapted", "scratch"), threads=1, workers=1)
         return replace(base, **overrides)
 
     def validate(self) -> None:
@@ -326,7 +329,8 @@ def run_demo(config: DemoConfig, progress: ProgressHook | None = None) -> DemoRe
     Raises:
         DemoError: a part is missing or a stage's command failed; library errors propagate as they are.
     """
-    from tracegen_cli.demo_trials import evaluate_conditions, oracle_predictor
+    from tracegen_cli.demo_evaluate import evaluate_conditions
+    from tracegen_cli.demo_trials import oracle_predictor
 
     config.validate()
     require_commands(REQUIRED_COMMANDS)
@@ -359,7 +363,7 @@ def run_demo(config: DemoConfig, progress: ProgressHook | None = None) -> DemoRe
     started = time.perf_counter()
     report.trials += evaluate_conditions(chosen, target_task, trial_seeds, paths.trials, paths.report,
                                          config.device, progress, paths.logs / "evaluate.log", threads=config.threads,
-                                         mode=config.execute_mode)
+                                         mode=config.execute_mode, workers=config.workers)
     report.stage_seconds["evaluate"] = time.perf_counter() - started
     files = write_report(report, paths.report)
     return DemoResult(report=report, files=files)
