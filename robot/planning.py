@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from robot.camera_to_base import CameraToBase
+from robot.comotion import comoving_points, gripper_closed_by_comotion, split_grasp_moves
 from robot.errors import PlanningError
 from robot.kinematics import SO101, KinematicChain, rotation_exp, rotation_log
 from robot.object_mode import object_goals
@@ -25,7 +26,6 @@ from robot.plan_config import MODES, PlanConfig, gripper_joint, gripper_states
 from robot.trace_points import (
     arm_points,
     follow_points,
-    gripper_closed_by_comotion,
     lift_trace,
     select_gripper_points,
 )
@@ -193,9 +193,13 @@ def tool_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool:
     wide = PlanConfig(gripper_radius_px=1.5 * config.gripper_radius_px, gripper_depth_tolerance=config.gripper_depth_tolerance,
                       gripper_radius_m=config.gripper_radius_m)  # the links are `on_arm`: objects may come close
     fringe = (select_gripper_points(trace, camera, tool[:3, 3], wide) > 0) | on_arm
-    closed = gripper_states(steps, config, gripper_closed_by_comotion(points, weights > 0, fringe, path, config))
+    held = comoving_points(points, ~(weights > 0) & ~fringe, path, config)
+    closed = gripper_states(steps, config, gripper_closed_by_comotion(held, path, config))
+    source = np.arange(steps)
+    if config.gripper == "auto":  # close and open where the carrying starts and ends, inside a trace step
+        path, closed, source = split_grasp_moves(points, held, closed, path, config)
     offset = tool[:3, :3].T @ (anchor - tool[:3, 3])  # (3,) tool frame
-    return path, relative @ tool[:3, :3], gripper_joint(closed, config), np.arange(steps), weights > 0, rotated, offset
+    return path, relative[source] @ tool[:3, :3], gripper_joint(closed, config), source, weights > 0, rotated, offset
 
 
 def approach_axis(chain: KinematicChain, joints: np.ndarray) -> np.ndarray:

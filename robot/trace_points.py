@@ -1,6 +1,6 @@
 """What the trace's points are and how they move, in the arm's base frame: lifted to 3D, on the gripper or
-on the arm's own links, held by the gripper, and followed by a rigid motion (RANSAC-Kabsch) when enough
-well-spread points agree, else by their mean displacement."""
+on the arm's own links, and followed by a rigid motion (RANSAC-Kabsch) when enough well-spread points
+agree, else by their mean displacement. What the gripper holds is `robot.comotion`."""
 
 from __future__ import annotations
 
@@ -118,37 +118,6 @@ def follow_points(points: np.ndarray, weights: np.ndarray, anchor: np.ndarray, c
         positions[step], rotations[step] = rotation @ anchor + translation, rotation
         rotated += 1
     return positions, rotations, rotated
-
-
-def gripper_closed_by_comotion(
-    points: np.ndarray, followed: np.ndarray, fringe: np.ndarray, tool_path: np.ndarray, config: PlanConfig
-) -> np.ndarray:
-    """(S,) bool: the gripper holds something when points off the gripper move together with it.
-
-    A held point keeps its offset from the tool while both move: over a step it moves more than
-    `comotion_min_step`, its offset to the tool changes by less than `comotion_ratio` of that, and it
-    lies within `hold_reach` of the tool. The
-    state at waypoint i governs the move i -> i+1, so the gripper closes before the object moves.
-
-    Args:
-        points: (K, S, 3) base-frame trace. followed: (K,) the gripper points.
-        fringe: (K,) points near the gripper that may be its rim (never taken for an object).
-        tool_path: (S, 3) tool positions.
-    """
-    motion = np.diff(points, axis=1)  # (K, S-1, 3)
-    tool_motion = np.diff(tool_path, axis=0)  # (S-1, 3)
-    offset_change = motion - tool_motion[None]  # (K, S-1, 3)
-    moved = np.linalg.norm(motion, axis=2)  # (K, S-1); NaN where unknown
-    held = (moved > config.comotion_min_step) & (np.linalg.norm(offset_change, axis=2) < config.comotion_ratio * moved)
-    held &= np.linalg.norm(points[:, :-1] - tool_path[None, :-1], axis=2) < config.hold_reach  # within the gripper's grasp
-    candidates = ~followed & ~fringe  # points off the gripper and its rim
-    holding = (held & candidates[:, None]).sum(0) >= config.min_comoving  # (S-1,) per move
-    tool_moves = np.linalg.norm(tool_motion, axis=1) > config.comotion_min_step
-    closed = np.zeros(points.shape[1], dtype=bool)
-    for move in range(len(holding)):  # while the tool rests nothing can be told: keep the state
-        closed[move] = holding[move] if tool_moves[move] else (closed[move - 1] if move else False)
-    closed[-1] = closed[-2] if len(closed) > 1 else False
-    return closed
 
 
 def arm_points(points: np.ndarray, chain: KinematicChain, joints: np.ndarray, clearance: float) -> np.ndarray:
