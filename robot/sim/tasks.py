@@ -92,12 +92,16 @@ def sample_layout(task: str, rng: np.random.Generator) -> Layout:
         layout.objects = {"ball": np.r_[ball, 0.0], "bin": np.r_[bin_, rng.uniform(-0.4, 0.4)]}
         layout.params = {"ball_radius": 0.021, "bin_half": 0.052, "bin_height": 0.035}
     elif task in ("open_drawer", "close_drawer"):
-        theta = rng.uniform(-0.45, 0.45)
-        axis = -np.array([math.cos(theta), math.sin(theta)])  # drawer slides out towards the robot
-        handle_r = rng.uniform(0.235, 0.255)
-        cabinet = PAN_AXIS - axis * (handle_r + 0.075)
+        # The drawer slides out sideways across the arm's reach, towards +y (along the pan's turn, give or take
+        # 0.15 rad): its front faces the calibrated camera (which looks from +x, +y), so a trace filmed by it
+        # shows the drawer move. A drawer pulled straight at the arm would show that camera only its back.
+        bearing, handle_r = rng.uniform(-0.55, 0.05), rng.uniform(0.19, 0.225)
+        handle = PAN_AXIS + handle_r * np.array([math.cos(bearing), math.sin(bearing)])
+        pull = bearing + rng.uniform(math.pi / 2 - 0.15, math.pi / 2 + 0.15)  # 0 would pull straight outwards
+        axis = np.array([math.cos(pull), math.sin(pull)])  # the drawer slides out along this
         start = rng.uniform(0.0, 0.01) if task == "open_drawer" else rng.uniform(0.08, 0.09)
-        layout.objects = {"cabinet": np.r_[cabinet, theta]}
+        cabinet = handle - axis * (-handle_offset()[0] + start)
+        layout.objects = {"cabinet": np.r_[cabinet, math.atan2(-axis[1], -axis[0])]}
         layout.params = {"start": start, "travel": 0.095}
     elif task == "sweep":
         for _ in range(200):
@@ -152,7 +156,7 @@ def objects_xml(layout: Layout) -> str:
 
 
 def _drawer_xml(layout: Layout) -> str:
-    """A cabinet (static) whose drawer slides along the cabinet's local -x (towards the robot)."""
+    """A cabinet (static) whose drawer slides along the cabinet's local -x (sideways across the arm's reach: `sample_layout`)."""
     cx, cy, yaw = layout.objects["cabinet"]
     body, front = rgba(np.asarray(layout.colors["a"]) * 0.6 + 0.3), rgba(layout.colors["b"])
     wall = f'rgba="{body}" {VISUAL_ONLY}'

@@ -48,16 +48,19 @@ def test_execute_through_the_emulator_moves_the_simulated_tool(world, tmp_path):
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize(("task", "mode"), [("place_block", "gripper"), ("sweep", "gripper"), ("ball_in_bin", "object"),
-                                           ("sweep", "object")])
-def test_the_scripted_demos_exact_trace_completes_the_task(task, mode, tmp_path):
+@pytest.mark.parametrize(("task", "mode", "seed"), [("place_block", "gripper", 90_000), ("sweep", "gripper", 90_000),
+                                                   ("ball_in_bin", "object", 90_000), ("sweep", "object", 90_000),
+                                                   ("open_drawer", "gripper", 90_002)])
+def test_the_scripted_demos_exact_trace_completes_the_task(task, mode, seed, tmp_path):
     """The execution pipeline's ceiling: trace -> plan -> pty servo bus -> physics completes the task
     (in object mode the ball covers a single grid point: the plan grasps it and carries it to the bin; the
-    sweep's item slides on the table in the trace, so object mode pushes it there)."""
-    trial = SimTrialWorld(task, 90_000)
+    sweep's item slides on the table in the trace, so object mode pushes it there; in layout 90002 the
+    drawer's pull begins and ends inside trace steps, so the gripper must close and open inside them, or
+    the drawer stops 1.7 cm short)."""
+    trial = SimTrialWorld(task, seed)
     try:
         assert trial.success() is False
-        record = run_trial(trial, oracle_predictor(task), task, "oracle", 90_000, tmp_path / "trial", tmp_path,
+        record = run_trial(trial, oracle_predictor(task), task, "oracle", seed, tmp_path / "trial", tmp_path,
                            tmp_path / "execute.log", mode=mode)
     finally:
         trial.close()
