@@ -160,6 +160,9 @@ def evaluate_conditions(
                     progress.advance(stage)
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)  # the trials not yet started do not run
+                for done, index in futures.items():  # what the finished trials said stays in the task's log
+                    if done.done() and not done.cancelled() and done.exception() is None:
+                        _append_log(log_path, jobs[index])
                 raise
         for job in jobs:
             _append_log(log_path, job)

@@ -142,6 +142,23 @@ def test_trials_execute_through_the_pty_emulator_and_record_everything(tmp_path)
     assert bars.events[0] == ("begin", "evaluate reach", 4) and bars.events[-1] == ("end", "evaluate reach")
 
 
+def _open_world_or_fail(task, seed):
+    if seed == 8:
+        raise RuntimeError("layout 8 cannot be built")  # not a trial's expected failure: the evaluation stops
+    return FakeWorld(task, seed)
+
+
+@pytest.mark.timeout(120)
+def test_an_unexpected_error_in_a_worker_stops_the_evaluation_and_keeps_the_finished_trials_log(tmp_path):
+    with pytest.raises(RuntimeError, match="layout 8 cannot be built"):
+        evaluate_conditions({"adapted": tmp_path / "ckpt"}, "reach", [7, 8], tmp_path / "trials", tmp_path / "report",
+                            "cpu", Bars(), tmp_path / "log", open_world=_open_world_or_fail, make_predictor=_predictor,
+                            workers=2)
+    log = (tmp_path / "log").read_text()
+    assert "# trial adapted layout 7" in log and "$ tracegen execute" in log  # layout 7 ran its command
+    assert "layout 8" not in log.replace("# trial adapted layout 7", "")
+
+
 def test_travel_along_splits_what_the_object_did_into_along_and_off_the_way():
     """Analytic: the goal 10 cm ahead (+x); the object moved 7 cm ahead and 2 cm to the side."""
     from tracegen_cli.demo_trials import travel_along
