@@ -1,5 +1,6 @@
 """Object mode: grasp the one object the trace moves and carry it along its path top-down and level, or,
-when the trace slides it along its surface, push it from behind (`tracegen execute --mode object`)."""
+when the trace slides it along its surface, push it from behind, or, when something stands behind it (a
+drawer's cabinet), grasp its front and pull (`tracegen execute --mode object`)."""
 
 from __future__ import annotations
 
@@ -138,11 +139,40 @@ def push_goals(path: np.ndarray, object_start: np.ndarray, surface: np.ndarray, 
     return positions, rotations, gripper, step_index
 
 
+def _slide_direction(path: np.ndarray) -> np.ndarray:
+    """(2,) unit direction in the base plane from the path's start to its end."""
+    travel = path[-1, :2] - path[0, :2]
+    return travel / max(float(np.linalg.norm(travel)), 1e-9)
+
+
+def blocked_behind(path: np.ndarray, object_start: np.ndarray, surface: np.ndarray, config: PlanConfig) -> bool:
+    """Whether a sliding object cannot be pushed: where `push_goals` would bring the tool down behind it, the
+    still points stand higher than the object's followed point (a drawer in its cabinet, a block against a wall).
+
+    Args:
+        path: (S, 3) the object's followed point. object_start: (M, 3) its moving points at the start.
+        surface: (L, 3) still points at the start.
+    """
+    direction = _slide_direction(path)
+    behind = float(np.max(np.nan_to_num((path[0, :2] - object_start[:, :2]) @ direction, nan=0.0), initial=0.0))
+    spot = path[0, :2] - (behind + config.push_offset + config.push_gap) * direction
+    return bool(support_height(spot[None], surface, config)[0] > path[0, 2])
+
+
+def leading_part(object_start: np.ndarray, path: np.ndarray, config: PlanConfig) -> np.ndarray:
+    """(3,) where to grasp a sliding object to pull it: the mean start of its moving points within `pull_depth`
+    of the front-most one along the slide (a drawer's front and its handle)."""
+    ahead = object_start[:, :2] @ _slide_direction(path)  # (M,)
+    front = object_start[ahead >= np.nanmax(ahead) - config.pull_depth]
+    return front.mean(0)
+
+
 def object_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, tool: np.ndarray, config: PlanConfig,
                  on_arm: np.ndarray, approach: np.ndarray):
     """Object mode's waypoints before IK (as `robot.planning.tool_goals` returns them): the tool origin comes
     down onto the object's grasp point and carries it along its path, or, when the trace slides the object
-    along its support, comes down behind it and pushes it (`push_goals`).
+    along its support, comes down behind it and pushes it (`push_goals`), or, when something stands behind
+    it (`blocked_behind`), comes down onto its front (`leading_part`) and pulls it along its path.
 
     Args:
         points: (K, S, 3) base-frame trace, metres. tool: (4, 4) the tool's start pose.
@@ -161,9 +191,13 @@ def object_goals(points: np.ndarray, trace: TraceFile, camera: CameraToBase, too
     path, relative, rotated = follow_points(points, weights, grasp, config)
     still = (np.linalg.norm(points[:, -1] - points[:, 0], axis=1) <= config.moving_threshold) & ~exclude & ~on_arm
     surface = points[still & (weights == 0), 0]  # NaN -> not still
-    if np.abs(path[:, 2] - path[0, 2]).max() < config.slide_tolerance:  # the trace slides the object: push it
-        return push_goals(path, points[weights > 0, 0], surface, tool, approach, config) + (weights > 0, 0, np.zeros(3))
-    path = keep_above_support(path, surface, config)
+    if np.abs(path[:, 2] - path[0, 2]).max() < config.slide_tolerance:  # the trace slides the object
+        if not blocked_behind(path, points[weights > 0, 0], surface, config):  # push it
+            return push_goals(path, points[weights > 0, 0], surface, tool, approach, config) + (weights > 0, 0, np.zeros(3))
+        grasp = leading_part(points[weights > 0, 0], path, config)  # pull it by its front, along its slide
+        path, relative, rotated = follow_points(points, weights, grasp, config)
+    else:
+        path = keep_above_support(path, surface, config)
     held = pointing_down(tool, approach) if config.carry_orientation == "down" else tool[:3, :3]
     rotations = panned(path, tool) @ relative @ held  # (S, 3, 3): level, however far the arm pans
     closed = gripper_states(steps, config, np.ones(steps, dtype=bool))  # auto: hold the object throughout

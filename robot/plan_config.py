@@ -20,7 +20,8 @@ class PlanConfig:
     Attributes:
         mode: "gripper" follows the trace points on the gripper; "object" grasps the moving object
             and carries it along its path, level (see `carry_orientation`), or pushes it from behind
-            when the trace slides it along its surface (see `slide_tolerance`).
+            when the trace slides it along its surface (see `slide_tolerance`), or pulls it by its
+            front when something stands behind it (see `pull_depth`).
         gripper: "auto" (co-motion), "open", "closed", or a schedule "close@12,open@30" (trace steps).
         speed: cruise speed of the tool along the path, m/s.
         acceleration: tool acceleration limit, m/s^2.
@@ -76,6 +77,9 @@ class PlanConfig:
             the tool points straight down, turned so the jaws spread across the push...
         push_opening: ... open this far under `gripper="auto"` (two fingertips a few centimetres apart
             hold the object's face square; one point lets it turn and slide off), radians.
+        pull_depth: a sliding object that still points stand behind, higher than it is held (a drawer in its
+            cabinet), cannot be pushed: object mode grasps its leading part, the moving points this close
+            to its front-most one along the slide (a drawer's front and handle), and pulls, metres.
         jaw_axis: the axis the moving jaw opens along, in the tool frame (the SO-101's).
         gripper_open: gripper joint when open, radians.
         gripper_closed: gripper joint when closed, radians.
@@ -117,6 +121,7 @@ class PlanConfig:
     push_height: float = 0.01
     push_gap: float = 0.03
     push_opening: float = 0.4
+    pull_depth: float = 0.015
     jaw_axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
     gripper_open: float = 1.0
     gripper_closed: float = 0.0

@@ -50,13 +50,13 @@ def test_execute_through_the_emulator_moves_the_simulated_tool(world, tmp_path):
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(("task", "mode", "seed"), [("place_block", "gripper", 90_000), ("sweep", "gripper", 90_000),
                                                    ("ball_in_bin", "object", 90_000), ("sweep", "object", 90_000),
-                                                   ("open_drawer", "gripper", 90_002)])
+                                                   ("open_drawer", "gripper", 90_002), ("open_drawer", "object", 90_000)])
 def test_the_scripted_demos_exact_trace_completes_the_task(task, mode, seed, tmp_path):
     """The execution pipeline's ceiling: trace -> plan -> pty servo bus -> physics completes the task
     (in object mode the ball covers a single grid point: the plan grasps it and carries it to the bin; the
     sweep's item slides on the table in the trace, so object mode pushes it there; in layout 90002 the
     drawer's pull begins and ends inside trace steps, so the gripper must close and open inside them, or
-    the drawer stops 1.7 cm short)."""
+    the drawer stops 1.7 cm short; object mode pulls the drawer by its front, as its cabinet stands behind it)."""
     trial = SimTrialWorld(task, seed)
     try:
         assert trial.success() is False

@@ -213,3 +213,31 @@ def test_object_mode_pushes_an_object_the_trace_slides_along_the_table():
     assert (closed.waypoints.gripper == config.gripper_closed).all()
     carried = plan_trace(trace, CAMERA, READY_POSE, PlanConfig(mode="object", slide_tolerance=0.003))
     assert carried.waypoints.position[carried.waypoints.key][2, 2] == pytest.approx(centre[2], abs=1e-6)  # 4 mm up: a carry
+
+
+def test_object_mode_pulls_an_object_that_slides_out_of_something_standing_behind_it():
+    """A drawer: the trace slides the object 10 cm away from a cabinet 7.5 cm tall that stands right behind it.
+    No push can start inside the cabinet, so the tool comes down onto the object's front and pulls it along
+    the slide, closed, at the height it grasped it (not raised over the cabinet). Without the cabinet the
+    same trace is a push."""
+    s = np.linspace(0.0, 1.0, 33)[:, None]
+    slide = s * np.array([0.10, 0.0, 0.0])
+    centre = (-0.05, -0.22)
+    cabinet = lambda x, y: np.where(x < centre[0] - 0.012, 0.075, 0.0)  # noqa: E731
+    trace, block = tabletop_trace(slide, cabinet, centre=centre)
+    start = lift_trace(trace, CAMERA)[block, 0]
+    for depth, front in ((PlanConfig().pull_depth, start), (0.005, start[start[:, 0] > centre[0]])):
+        config = PlanConfig(mode="object", pull_depth=depth)
+        plan = plan_trace(trace, CAMERA, READY_POSE, config)
+        w, key = plan.waypoints, plan.waypoints.key
+        grasp = front.mean(0)  # the whole top within 1.5 cm of its front; with 5 mm, its front row only
+        assert len(front) == (4 if depth > 0.01 else 2)
+        np.testing.assert_allclose(w.position[key][2], grasp, atol=1e-6)  # came down onto it ...
+        np.testing.assert_allclose(w.position[key][1], grasp + [0.0, 0.0, config.approach_height], atol=1e-6)
+        np.testing.assert_allclose(w.position[key][2 + 32], grasp + [0.10, 0.0, 0.0], atol=1e-6)  # ... pulled it 10 cm
+        pulling = key & (w.step >= 0)
+        np.testing.assert_allclose(w.position[pulling][:-1, 2], grasp[2], atol=1e-6)  # level, not over the cabinet
+        assert (w.gripper[pulling][:-2] == config.gripper_closed).all() and w.gripper[-1] == config.gripper_open
+    flat, _ = tabletop_trace(slide, lambda x, y: np.zeros_like(x), centre=centre)
+    pushed = plan_trace(flat, CAMERA, READY_POSE, PlanConfig(mode="object"))
+    assert (pushed.waypoints.gripper[pushed.waypoints.step >= -1][1:] == PlanConfig().push_opening).all()
