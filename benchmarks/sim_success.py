@@ -96,7 +96,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--conditions", default=",".join(CONDITIONS), help="subset of " + ",".join(CONDITIONS))
     parser.add_argument("--execute-mode", choices=("gripper", "object"), default="gripper",
                         help="tracegen execute --mode of every trial: follow the gripper's trace points, or grasp "
-                             "the object the trace moves and carry it along its path (or push it where the trace slides it)")
+                             "the object the trace moves and carry it along its path (or push it where the trace slides it, or pull a drawer by its front)")
     parser.add_argument("--guidance", type=float, default=None,
                         help="classifier-free guidance scale of every prediction, trials and held-out layouts (tracegen "
                              "predict --guidance; default: the checkpoint's, 1: none)")

@@ -82,7 +82,7 @@ def demo(
     device: Annotated[str, typer.Option("--device", help="Torch device: cpu, cuda or auto.")] = "cpu",
     threads: Annotated[int | None, typer.Option("--threads", min=0, help="Torch CPU threads (default: one per CPU core, 0; 1 with --quick, the fastest on a busy machine).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=0, help="Processes filming, forging and running trials (default: one per CPU core, 0; 1 with --quick); the videos, traces and outcomes do not depend on it.")] = None,
-    execute_mode: Annotated[str, typer.Option("--execute-mode", help="How trials execute a trace: gripper (follow its gripper points) or object (grasp the object it moves and carry it along, or push it where the trace slides it).")] = "gripper",
+    execute_mode: Annotated[str, typer.Option("--execute-mode", help="How trials execute a trace: gripper (follow its gripper points) or object (grasp the object it moves and carry it along, or push it where the trace slides it, or pull a drawer by its front).")] = "gripper",
     so101_other_tasks: Annotated[int, typer.Option("--so101-other-tasks", min=0, metavar="N", help="Add N SO-101 videos per pretraining task other than the target one (filmed by the calibrated camera): the target robot's footage of other jobs.")] = 0,
 ) -> None:
     """Run the whole method in simulation and print the success table."""

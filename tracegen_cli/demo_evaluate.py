@@ -124,7 +124,7 @@ def evaluate_conditions(
         threads: torch CPU threads for prediction (0 keeps torch's setting); with several workers, the
             threads (or the cores, for 0) are shared out among them.
         mode: how `tracegen execute` turns a trace into motion: "gripper" (follow the gripper's points) or
-            "object" (grasp the object the trace moves and carry it along its path, or push it where the trace slides it).
+            "object" (grasp the object the trace moves and carry it along its path, or push it where the trace slides it, or pull a drawer by its front).
         workers: trials run at once, each in its own process (0: one per CPU core). With more than one,
             `open_world`, `make_predictor` and the predictors in `checkpoints` must be picklable (module-level
             functions, `functools.partial` of them, `OraclePredictor`).

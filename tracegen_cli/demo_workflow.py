@@ -123,7 +123,7 @@ class DemoConfig:
             scripted demonstration's exact trace of each layout: the ceiling the execution pipeline sets).
         device: torch device for training and prediction ("cpu", "cuda", "auto").
         execute_mode: `tracegen execute --mode` of the trials: "gripper" (follow the trace's gripper
-            points) or "object" (grasp the object the trace moves and carry it along its path, or push it where the trace slides it).
+            points) or "object" (grasp the object the trace moves and carry it along its path, or push it where the trace slides it, or pull a drawer by its front).
         colour_drift: `tracegen forge --colour-drift` for the corpus (0: forge's default, off); adapt forges
             the demos with the settings the pretrained model's corpus was forged with.
         plain_objects: `tracegen forge --plain-objects` for the corpus (off: forge's default).

@@ -107,7 +107,7 @@ def execute_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan and check only; open no port.")] = False,
     speed: Annotated[float, typer.Option("--speed", help="Tool cruise speed, m/s.")] = 0.03,
     gripper: Annotated[str, typer.Option("--gripper", help=GRIPPER_HELP)] = "auto",
-    mode: Annotated[str, typer.Option("--mode", help="gripper: follow the gripper's points; object: grasp the moving object from above and carry it, level, along its path (or push it there when the trace slides it over the table).")] = "gripper",
+    mode: Annotated[str, typer.Option("--mode", help="gripper: follow the gripper's points; object: grasp the moving object from above and carry it, level, along its path (or push it there when the trace slides it over the table, or pull it by its front when something stands behind it, as a drawer's cabinet).")] = "gripper",
     confirm: Annotated[bool, typer.Option("--confirm", help="Move without asking.")] = False,
     start_joints: Annotated[str | None, typer.Option("--start-joints", help="Dry run: the arm's pose, 6 comma-separated radians (default a ready pose).")] = None,
     rate: Annotated[float, typer.Option("--rate", help="Control-loop rate, Hz.")] = 100.0,
