@@ -98,6 +98,17 @@ def pointing_down(tool: np.ndarray, approach: np.ndarray) -> np.ndarray:
     return turn @ tool[:3, :3]
 
 
+def _slide_direction(path: np.ndarray) -> np.ndarray:
+    """(2,) unit direction in the base plane from the path's start to its end."""
+    travel = path[-1, :2] - path[0, :2]
+    return travel / max(float(np.linalg.norm(travel)), 1e-9)
+
+
+def _depth_behind(path: np.ndarray, object_start: np.ndarray, direction: np.ndarray) -> float:
+    """How far the object's back-most moving point lies behind its followed point along `direction`, metres (>= 0)."""
+    return float(np.max(np.nan_to_num((path[0, :2] - object_start[:, :2]) @ direction, nan=0.0), initial=0.0))
+
+
 def push_goals(path: np.ndarray, object_start: np.ndarray, surface: np.ndarray, tool: np.ndarray, approach: np.ndarray,
                config: PlanConfig):
     """Object mode's waypoints for a trace that slides the object: the tool comes down behind it and pushes it
@@ -114,10 +125,8 @@ def push_goals(path: np.ndarray, object_start: np.ndarray, surface: np.ndarray, 
         (positions (N, 3), rotations (N, 3, 3), gripper joint (N,) radians, trace step (N,), -1 on the approach).
     """
     steps = len(path)
-    travel = path[-1, :2] - path[0, :2]
-    direction = travel / max(float(np.linalg.norm(travel)), 1e-9)  # (2,) the push's direction in the base plane
-    behind = float(np.max(np.nan_to_num((path[0, :2] - object_start[:, :2]) @ direction, nan=0.0), initial=0.0))
-    offset = behind + config.push_offset  # tool point to the object's followed point, along the push
+    direction = _slide_direction(path)  # (2,) the push's direction in the base plane
+    offset = _depth_behind(path, object_start, direction) + config.push_offset  # tool point to the followed point
     along = path[0, :2] + np.clip((path[:, :2] - path[0, :2]) @ direction, 0.0, None)[:, None] * direction  # (S, 2)
     contact = along - offset * direction  # (S, 2): straight on, never back
     ground = np.vstack([contact[:1] - config.push_gap * direction, contact])  # (S + 1, 2): come down clear of it first
@@ -139,12 +148,6 @@ def push_goals(path: np.ndarray, object_start: np.ndarray, surface: np.ndarray, 
     return positions, rotations, gripper, step_index
 
 
-def _slide_direction(path: np.ndarray) -> np.ndarray:
-    """(2,) unit direction in the base plane from the path's start to its end."""
-    travel = path[-1, :2] - path[0, :2]
-    return travel / max(float(np.linalg.norm(travel)), 1e-9)
-
-
 def blocked_behind(path: np.ndarray, object_start: np.ndarray, surface: np.ndarray, config: PlanConfig) -> bool:
     """Whether a sliding object cannot be pushed: where `push_goals` would bring the tool down behind it, the
     still points stand higher than the object's followed point (a drawer in its cabinet, a block against a wall).
@@ -154,8 +157,7 @@ def blocked_behind(path: np.ndarray, object_start: np.ndarray, surface: np.ndarr
         surface: (L, 3) still points at the start.
     """
     direction = _slide_direction(path)
-    behind = float(np.max(np.nan_to_num((path[0, :2] - object_start[:, :2]) @ direction, nan=0.0), initial=0.0))
-    spot = path[0, :2] - (behind + config.push_offset + config.push_gap) * direction
+    spot = path[0, :2] - (_depth_behind(path, object_start, direction) + config.push_offset + config.push_gap) * direction
     return bool(support_height(spot[None], surface, config)[0] > path[0, 2])
 
 

@@ -75,28 +75,19 @@ def test_trials_in_two_worker_processes_match_and_keep_their_order(tmp_path):
     both complete the task and end the block at the same place (to float noise: the real-time bus does not
     make physics depend on timing), the records come back in (condition, seed) order, and the task's log holds each
     trial's command output in that order."""
+    from tests.cli.test_demo_trials import Bars
     from tracegen_cli.console import configure_logging
     from tracegen_cli.demo_evaluate import evaluate_conditions
     from tracegen_cli.demo_trials import OraclePredictor
-
-    class Bars:
-        advanced = 0
-
-        def begin(self, stage, total):
-            assert total == 2
-
-        def advance(self, stage, amount=1):
-            self.advanced += amount
-
-        def end(self, stage):
-            pass
 
     configure_logging(verbose=False, quiet=False)  # as the CLI does: the workers log as this process does
     bars = Bars()
     checkpoints = {"first": OraclePredictor("place_block"), "second": OraclePredictor("place_block")}
     records = evaluate_conditions(checkpoints, "place_block", [90_000], tmp_path / "trials", tmp_path / "report", "cpu",
                                   bars, tmp_path / "evaluate.log", workers=2)
-    assert [(r.condition, r.seed) for r in records] == [("first", 90_000), ("second", 90_000)] and bars.advanced == 2
+    assert [(r.condition, r.seed) for r in records] == [("first", 90_000), ("second", 90_000)]
+    assert bars.events == [("begin", "evaluate place_block", 2), *[("advance", "evaluate place_block")] * 2,
+                           ("end", "evaluate place_block")]
     assert all(r.success and r.error == "" for r in records), (tmp_path / "evaluate.log").read_text()[-2000:]
     assert records[0].goal_cm == pytest.approx(records[1].goal_cm, abs=1e-6)  # bit-for-bit apart from float noise
     assert records[0].goal_cm < 0.5 * records[0].start_goal_cm
