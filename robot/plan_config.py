@@ -55,6 +55,9 @@ class PlanConfig:
             in steps no longer than this (a 4.2 cm block's predicted points lie up to 5.3 cm apart); the object
             is the group whose point moves furthest (a predicted nudge of a container 10 cm away is another,
             nearly still group), metres.
+        object_agreement: points of the group whose displacements lie within this of one of theirs move
+            alike (`robot.object_mode.moving_alike`), metres (a predicted drawer front's end points scatter
+            by 2-3 cm along a 6-9 cm pull).
         support_radius: object mode keeps a carried object above the surface under it: the surface's
             height under a point is a low quantile (`support_quantile`) of the start heights of the
             still trace points within this distance in the base plane (the table, not what stands on
@@ -112,6 +115,7 @@ class PlanConfig:
     object_reach: float = 0.5
     object_min_height: float = 0.01
     object_link: float = 0.07
+    object_agreement: float = 0.03
     support_radius: float = 0.05
     support_quantile: float = 0.25
     approach_height: float = 0.06

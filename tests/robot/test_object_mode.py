@@ -8,6 +8,7 @@ import pytest
 
 from robot.execute import READY_POSE, synthetic_gripper_trace, synthetic_tabletop_trace
 from robot.kinematics import SO101
+from robot.object_mode import blocked_behind, select_object_points
 from robot.plan_config import PlanConfig
 from robot.planning import approach_axis, plan_trace
 from robot.trace_points import lift_trace
@@ -241,3 +242,50 @@ def test_object_mode_pulls_an_object_that_slides_out_of_something_standing_behin
     flat, _ = tabletop_trace(slide, lambda x, y: np.zeros_like(x), centre=centre)
     pushed = plan_trace(flat, CAMERA, READY_POSE, PlanConfig(mode="object"))
     assert (pushed.waypoints.gripper[pushed.waypoints.step >= -1][1:] == PlanConfig().push_opening).all()
+
+
+def _moved(start: np.ndarray, displacement: np.ndarray) -> np.ndarray:
+    """(K, 2, 3) a two-step trace from start (K, 3) and displacement (K, 3)."""
+    return np.stack([start, start + displacement], axis=1)
+
+
+def test_object_is_the_part_that_moves_alike_and_furthest():
+    """A predicted drawer: its front's five points slide 7 cm with end points scattered by up to 2.5 cm (no
+    four of them fit one rigid motion within the 1 cm test), and the cabinet top behind it, five points
+    linked to the front, is smeared 2 cm along rigidly. The object is the front; before, the rigid test's
+    consensus stood for it: the smeared top, or any three points of the front that happened to fit."""
+    config = PlanConfig(mode="object")
+    front = np.array([[0.0, y, z] for y, z in ((-0.26, 0.04), (-0.23, 0.02), (-0.20, 0.05), (-0.17, 0.03), (-0.14, 0.04))])
+    scatter = np.array([[0.0, 0.0, 0.0], [0.02, 0.005, -0.01], [-0.01, 0.015, 0.0], [0.015, -0.01, 0.01], [-0.02, -0.005, 0.005]])
+    top = np.array([[-0.03 - 0.03 * i, -0.2 + 0.02 * (i % 2), 0.075] for i in range(5)])
+    start = np.vstack([front, top])
+    displacement = np.vstack([np.array([0.07, 0.0, 0.0]) + scatter, np.tile([0.02, 0.0, 0.0], (5, 1))])
+    weights = select_object_points(_moved(start, displacement), np.zeros(10, dtype=bool), config)
+    np.testing.assert_array_equal(weights, [1.0] * 5 + [0.0] * 5)
+    alone = select_object_points(_moved(front, displacement[:5]), np.zeros(5, dtype=bool), config)
+    np.testing.assert_array_equal(alone, np.ones(5))  # the whole front, not three of it
+
+
+def test_object_that_turns_is_kept_whole_by_the_rigid_test():
+    """A block turned a quarter turn while carried 10 cm: its corners move 4-14 cm, not alike, but rigidly."""
+    config = PlanConfig(mode="object")
+    corners = np.array([[0.2 + dx, dy, 0.03] for dx in (-0.02, 0.02) for dy in (-0.02, 0.02)] + [[0.2, 0.0, 0.05]])
+    centre = np.array([0.2, 0.0, 0.0])
+    turn = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    end = (corners - centre) @ turn.T + centre + [0.0, 0.10, 0.0]
+    weights = select_object_points(np.stack([corners, end], axis=1), np.zeros(5, dtype=bool), config)
+    np.testing.assert_array_equal(weights, np.ones(5))
+
+
+def test_a_drawer_is_blocked_by_its_cabinet_though_the_table_beside_it_is_near():
+    """Where a push would start, behind a drawer sliding out along +x, four still points of its cabinet top
+    stand 7.5 cm tall and three of the table beside the cabinet lie within the support radius too: most
+    of what stands there is taller than the drawer's front, so it is pulled; with the table alone, pushed."""
+    config = PlanConfig(mode="object")
+    path = np.array([[0.0, -0.22, 0.045], [0.07, -0.22, 0.045]])
+    drawer = np.array([[0.0, -0.24, 0.045], [0.0, -0.20, 0.045]])
+    spot = path[0, :2] - (config.push_offset + config.push_gap) * np.array([1.0, 0.0])
+    cabinet = np.array([[spot[0] + dx, spot[1] + dy, 0.075] for dx, dy in ((0.0, 0.0), (-0.02, 0.01), (0.01, -0.02), (-0.01, -0.01))])
+    table = np.array([[spot[0] + dx, spot[1] + dy, 0.0] for dx, dy in ((0.0, 0.04), (0.03, 0.03), (-0.02, -0.04))])
+    assert blocked_behind(path, drawer, np.vstack([cabinet, table]), config)
+    assert not blocked_behind(path, drawer, table, config)
