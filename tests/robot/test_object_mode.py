@@ -8,7 +8,7 @@ import pytest
 
 from robot.execute import READY_POSE, synthetic_gripper_trace, synthetic_tabletop_trace
 from robot.kinematics import SO101
-from robot.object_mode import blocked_behind, select_object_points
+from robot.object_mode import blocked_behind, leading_part, select_object_points
 from robot.plan_config import PlanConfig
 from robot.planning import approach_axis, plan_trace
 from robot.trace_points import lift_trace
@@ -289,3 +289,24 @@ def test_a_drawer_is_blocked_by_its_cabinet_though_the_table_beside_it_is_near()
     table = np.array([[spot[0] + dx, spot[1] + dy, 0.0] for dx, dy in ((0.0, 0.04), (0.03, 0.03), (-0.02, -0.04))])
     assert blocked_behind(path, drawer, np.vstack([cabinet, table]), config)
     assert not blocked_behind(path, drawer, table, config)
+    # The cabinet top's back smeared along with the drawer: the object reaches 12 cm behind its front, where
+    # a push would start nothing stands, but the cabinet's still part stands on the way there.
+    smeared = np.vstack([drawer, [[-0.12, -0.22, 0.075]]])
+    far = spot - 0.12 * np.array([1.0, 0.0])
+    assert np.linalg.norm(cabinet[:, :2] - far, axis=1).min() > config.support_radius
+    assert blocked_behind(path, smeared, np.vstack([cabinet, table]), config)
+
+
+def test_a_drawer_is_pulled_at_its_fronts_middle_though_the_slide_is_predicted_askew():
+    """A drawer front 13 cm wide, centred at y = -0.22 m, slides out along +x; the trace shows two of its
+    points (those nearer the gripper are the gripper's) and the cabinet top smeared along behind it, and
+    slides it 10 degrees askew. Its leading points sit at one end of the front: grasped there, the handle
+    in the middle would be 4.5 cm away. The grasp is midway across the whole object, within 1.5 cm."""
+    config = PlanConfig(mode="object")
+    face = np.array([[0.0, -0.28, 0.04], [0.0, -0.25, 0.04]])
+    top = np.array([[x, y, 0.075] for x in (-0.03, -0.07) for y in (-0.28, -0.22, -0.16)])
+    askew = np.radians(-10.0)
+    path = np.array([[0.0, -0.22, 0.05], [0.07 * np.cos(askew), -0.22 + 0.07 * np.sin(askew), 0.05]])
+    grasp = leading_part(np.vstack([face, top]), path, config)
+    assert np.linalg.norm(grasp[:2] - [0.0, -0.22]) < 0.015 and grasp[2] == pytest.approx(0.04)
+    assert np.linalg.norm(face[:, :2].mean(0) - [0.0, -0.22]) > 0.04  # where the leading points alone put it
