@@ -81,8 +81,8 @@ class PlanConfig:
         push_opening: ... open this far under `gripper="auto"` (two fingertips a few centimetres apart
             hold the object's face square; one point lets it turn and slide off), radians.
         pull_depth: a sliding object that still points stand behind, higher than it is held (a drawer in its
-            cabinet), cannot be pushed: object mode grasps its leading part, the moving points this close
-            to its front-most one along the slide (a drawer's front and handle), and pulls, metres.
+            cabinet), cannot be pushed: object mode grasps its front's middle, as far forward as the moving
+            points this close to its front-most one along the slide (`robot.object_mode.leading_part`), and pulls, metres.
         jaw_axis: the axis the moving jaw opens along, in the tool frame (the SO-101's).
         gripper_open: gripper joint when open, radians.
         gripper_closed: gripper joint when closed, radians.
