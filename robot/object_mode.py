@@ -189,7 +189,7 @@ def leading_part(object_start: np.ndarray, path: np.ndarray, config: PlanConfig)
     handle); across the slide, midway between its outermost moving points, so the pull does not twist it
     (a drawer's handle is central). The front points alone put the grasp to one side: a predicted slide
     a few degrees off the true one makes one end of a 13 cm front lead, and the grid points near the
-    gripper are never the object's (on 44 predicted drawer pulls: within 3.5 cm of the handle 30 -> 37)."""
+    gripper are never the object's."""
     direction = _slide_direction(path)
     across = np.array([-direction[1], direction[0]])
     ahead, side = object_start[:, :2] @ direction, object_start[:, :2] @ across  # (M,)
