@@ -164,7 +164,7 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
         cached_stage(paths, f"{task}-{name}", key, lambda d=demos, o=out, s=scratch, r=lr, p=replay: adapt_checkpoint(
             base, d, o, config.adapt_steps, log, paths.out / "demo_store", from_scratch=s, device=config.device,
             seed=args.seed, threads=config.threads, lr=r, holdout=not args.adapt_on_all_demos, replay=p,
-            select=args.adapt_select))
+            select=args.adapt_select, workers=config.workers))
         checkpoints[name] = out
     return {name: checkpoints[name] for name in conditions if name in checkpoints}
 

@@ -66,6 +66,7 @@ class AdaptConfig:
         select: the held-out score (a `SELECTIONS` key) that picks the snapshot kept and decides between
             it and the base: by default where the moving points end ("fde-moving"), which is where a
             carried object is put down.
+        workers: demo videos forged at once, each in its own process (the traces do not depend on it).
     """
 
     base: Path
@@ -87,6 +88,7 @@ class AdaptConfig:
     replay: float = 0.0
     replay_store: Path | None = None
     select: str = "fde-moving"
+    workers: int = 1
 
     @property
     def store_location(self) -> Path:
@@ -421,6 +423,7 @@ def adapt(cfg: AdaptConfig, progress: Progress | None = None) -> AdaptResult:
     if Path(cfg.out_dir).resolve() == Path(cfg.base).resolve():
         raise DemoError(f"--out {cfg.out_dir} is the base checkpoint itself; pass a new folder so the base stays intact")
     forge_config, forge_source = forge_settings(base_meta)
+    forge_config = dataclasses.replace(forge_config, workers=max(1, cfg.workers))
     replayed = replay_dataset(cfg, base_meta, model_cfg.steps) if cfg.replay else None  # fails before any forging
     demos = resolve_demos(cfg, forge_config, report)
     train_keys, val_keys = split_demos(demos.keys, cfg.holdout, cfg.seed)

@@ -564,11 +564,12 @@ def generate_target_demos(config: DemoConfig, paths: DemoPaths, task: str, progr
 
 def adapt_checkpoint(base: Path, demos: Path, out: Path, steps: int, log_path: Path, store: Path,
                      from_scratch: bool = False, device: str = "cpu", seed: int = 0, threads: int = 1,
-                     lr: float | None = None, holdout: bool = True, replay: float = 0.0, select: str | None = None) -> Path:
+                     lr: float | None = None, holdout: bool = True, replay: float = 0.0, select: str | None = None,
+                     workers: int = 1) -> Path:
     """`tracegen adapt` (or `--from-scratch`) on a folder of demo videos, at `lr` (None: adapt's default),
     holding one demo out for validation unless `holdout` is false, replaying the base's pretraining videos
     in a `replay` share of each batch, keeping the weights `select` (`tracegen adapt --select`; None: its
-    default) prefers; returns the checkpoint folder.
+    default) prefers, forging the demos in `workers` processes (0: one per CPU core); returns the checkpoint folder.
 
     The demos are forged into `store`, kept apart from the pretraining store so a later pretraining
     run in the same folder can never see target-robot footage. A checkpoint already in `out` is from other
@@ -576,7 +577,7 @@ def adapt_checkpoint(base: Path, demos: Path, out: Path, steps: int, log_path: P
     """
     shutil.rmtree(out, ignore_errors=True)
     argv = ["adapt", "--base", base, "--demos", demos, "--out", out, "--steps", steps, "--store", store,
-            "--device", device, "--seed", seed, "--threads", threads]
+            "--device", device, "--seed", seed, "--threads", threads, "--workers", processes(workers)]
     if from_scratch:
         argv.append("--from-scratch")
     if lr is not None:
@@ -598,7 +599,7 @@ def adapt(config: DemoConfig, paths: DemoPaths, progress: ProgressHook) -> None:
     for name, from_scratch in runs:
         adapt_checkpoint(paths.checkpoint("pretrained"), paths.targets, paths.checkpoint(name), config.adapt_steps,
                          paths.logs / "adapt.log", paths.demo_store, from_scratch=from_scratch, device=config.device,
-                         seed=config.seed, threads=config.threads)
+                         seed=config.seed, threads=config.threads, workers=config.workers)
         progress.advance("adapt")
     progress.end("adapt")
 

@@ -173,7 +173,7 @@ def test_adapt_forges_simulated_demo_videos_then_reuses_them(base, tmp_path):
                                "--out", str(demos), "--seed", "7", "--size", "96x72"])
     assert made.exit_code == 0, made.output
     store = tmp_path / "store.zarr"
-    first = _adapt(base, store, [], tmp_path / "a", "--demos", demos)
+    first = _adapt(base, store, [], tmp_path / "a", "--demos", demos, "--workers", 2)
     assert first.exit_code == 0, first.output
     data = json.loads((tmp_path / "a" / "config.json").read_text())["data"]
     assert len(data["demo_keys"]) == 3 and len(data["val_keys"]) == 1
@@ -184,6 +184,26 @@ def test_adapt_forges_simulated_demo_videos_then_reuses_them(base, tmp_path):
         assert forge["depth_source"] == "sensor" and forge["config"]["max_side"] == 320
     second = _adapt(base, store, [], tmp_path / "b", "--demos", demos)
     assert second.exit_code == 0 and second.output.count("already forged with these settings") == 3, second.output
+
+
+def test_workers_reach_forge_and_leave_the_settings_hash_alone(base, tmp_path, monkeypatch):
+    import forge.runner
+
+    seen = []
+
+    def forge_directory(path, location, config, on_event=None):
+        seen.append((config.workers, config.hashed()))
+        return forge.runner.ForgeSummary(config.hashed())
+
+    monkeypatch.setattr(forge.runner, "forge_directory", forge_directory)
+    demos = tmp_path / "demos"
+    demos.mkdir()
+    (demos / "clip.mp4").write_bytes(b"not decoded: forge is replaced")
+    TraceStore.create(tmp_path / "store.zarr")
+    for workers in (1, 3):
+        result = _adapt(base, tmp_path / "store.zarr", [], tmp_path / "out", "--demos", demos, "--workers", workers)
+        assert result.exit_code != 0 and "forged to zero samples" in result.output
+    assert [workers for workers, _ in seen] == [1, 3] and seen[0][1] == seen[1][1]
 
 
 def _scored_run(base, tmp_path, snapshot: dict):

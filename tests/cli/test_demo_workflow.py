@@ -367,6 +367,7 @@ def test_adapt_checkpoint_passes_no_holdout_and_select_only_when_asked(tmp_path,
     demo_workflow.adapt_checkpoint(tmp_path / "base", tmp_path, tmp_path / "out", 5, tmp_path / "log", tmp_path, select="ade")
     assert "--no-holdout" not in calls[0] and calls[1][-1] == "--no-holdout" and calls[1][0] == "adapt"
     assert not any("--select" in call for call in calls[:2]) and calls[2][-2:] == ["--select", "ade"]
+    assert all(call[call.index("--workers") + 1] == "1" for call in calls)  # forging the demos: one process unless asked
 
 
 def test_so101_footage_of_other_tasks_skips_the_target_task(tmp_path, monkeypatch):
