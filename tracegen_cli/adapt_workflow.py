@@ -423,7 +423,7 @@ def adapt(cfg: AdaptConfig, progress: Progress | None = None) -> AdaptResult:
     if Path(cfg.out_dir).resolve() == Path(cfg.base).resolve():
         raise DemoError(f"--out {cfg.out_dir} is the base checkpoint itself; pass a new folder so the base stays intact")
     forge_config, forge_source = forge_settings(base_meta)
-    forge_config = dataclasses.replace(forge_config, workers=max(1, cfg.workers))
+    forge_config = dataclasses.replace(forge_config, workers=cfg.workers)  # ForgeConfig rejects < 1
     replayed = replay_dataset(cfg, base_meta, model_cfg.steps) if cfg.replay else None  # fails before any forging
     demos = resolve_demos(cfg, forge_config, report)
     train_keys, val_keys = split_demos(demos.keys, cfg.holdout, cfg.seed)
