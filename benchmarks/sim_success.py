@@ -119,16 +119,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
     """Target and human demos of one task, and the checkpoints adapted on them; returns checkpoints by condition."""
+    from tracegen_cli.demo_config import TARGET_EMBODIMENT, TARGET_SEED_BASE, cached_stage
+    from tracegen_cli.demo_stages import adapt_checkpoint, forge_settings, generate_demos
     from tracegen_cli.demo_trials import oracle_predictor
-    from tracegen_cli.demo_workflow import (
-        TARGET_EMBODIMENT,
-        TARGET_SEED_BASE,
-        adapt_checkpoint,
-        cached_stage,
-        forge_settings,
-        generate_demos,
-        stage_keys,
-    )
+    from tracegen_cli.demo_workflow import stage_keys
 
     conditions = args.conditions.split(",")
     base = paths.checkpoint("pretrained")
@@ -177,14 +171,8 @@ def heldout_errors(task: str, checkpoints: dict, args, paths, log: Path) -> list
 
     from model.checkpoint import load_checkpoint
     from tracegen_cli.demo_cli import run_command
-    from tracegen_cli.demo_workflow import (
-        TARGET_EMBODIMENT,
-        cached_stage,
-        forge_options,
-        forge_settings,
-        generate_demos,
-        processes,
-    )
+    from tracegen_cli.demo_config import TARGET_EMBODIMENT, cached_stage
+    from tracegen_cli.demo_stages import forge_options, forge_settings, generate_demos, processes
 
     folder, store = paths.out / "heldout" / task / "videos", paths.out / "heldout" / task / "store"
     key = {"task": task, "layouts": args.heldout_layouts, "seed": args.seed, "camera": "calibrated", "start": "home",
@@ -283,22 +271,20 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
     from tracegen_cli.demo_command import render_success_table, stage_bars
-    from tracegen_cli.demo_evaluate import evaluate_conditions
-    from tracegen_cli.demo_report import DemoReport, write_report
-    from tracegen_cli.demo_trials import load_predictor
-    from tracegen_cli.demo_workflow import (
+    from tracegen_cli.demo_config import (
         QUICK_CORPUS,
         TRIAL_SEED_BASE,
         CorpusEntry,
         DemoConfig,
         DemoPaths,
         cached_stage,
-        forge_corpus,
-        generate_corpus,
-        pretrain,
         so101_other_tasks,
-        stage_keys,
     )
+    from tracegen_cli.demo_evaluate import evaluate_conditions
+    from tracegen_cli.demo_report import DemoReport, write_report
+    from tracegen_cli.demo_stages import forge_corpus, generate_corpus, pretrain
+    from tracegen_cli.demo_trials import load_predictor
+    from tracegen_cli.demo_workflow import stage_keys
 
     args = parse_args(argv)
     tasks = tuple(args.tasks.split(","))

@@ -87,8 +87,9 @@ def demo(
 ) -> None:
     """Run the whole method in simulation and print the success table."""
     from tracegen_cli.demo_cli import DemoError
-    from tracegen_cli.demo_workflow import DemoConfig, run_demo
-    from tracegen_cli.demo_workflow import so101_other_tasks as so101_entry
+    from tracegen_cli.demo_config import DemoConfig
+    from tracegen_cli.demo_config import so101_other_tasks as so101_entry
+    from tracegen_cli.demo_workflow import run_demo
 
     overrides = {"out": out, "seed": seed, "target_task": task, "hold_out_target_task": hold_out_task, "device": device,
                  "execute_mode": execute_mode}

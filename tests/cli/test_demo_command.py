@@ -66,13 +66,13 @@ def test_success_table_fits_an_80_column_terminal_with_names_whole():
 
 
 def test_so101_other_tasks_adds_the_target_robot_on_other_tasks(tmp_path, monkeypatch):
-    from tracegen_cli import demo_workflow
+    from tracegen_cli import demo_config, demo_workflow
 
     seen = []
 
     def fake_run_demo(config, progress=None):
         seen.append(config)
-        raise demo_workflow.DemoError("stopped by the test")
+        raise demo_config.DemoError("stopped by the test")
 
     monkeypatch.setattr(demo_workflow, "run_demo", fake_run_demo)
     result = runner.invoke(_app(), ["demo", "--out", str(tmp_path), "--so101-other-tasks", "3"])
@@ -80,4 +80,4 @@ def test_so101_other_tasks_adds_the_target_robot_on_other_tasks(tmp_path, monkey
     (config,) = seen
     (entry,) = [e for e in config.corpus if e.embodiment == "so101"]
     assert entry.episodes == 3 and entry.other_tasks_only and entry.camera == "calibrated"
-    assert len(config.corpus) == len(demo_workflow.FULL_CORPUS) + 1
+    assert len(config.corpus) == len(demo_config.FULL_CORPUS) + 1

@@ -6,19 +6,12 @@ import pytest
 import typer
 
 from store.errors import StoreError
-from tracegen_cli import demo_workflow
+from tracegen_cli import demo_config, demo_stages, demo_workflow
 from tracegen_cli.console import console, err_console, settings
 from tracegen_cli.demo_cli import DemoError, last_error_line, require_commands, run_command
-from tracegen_cli.demo_workflow import (
-    DemoConfig,
-    DemoPaths,
-    NoProgress,
-    cached_stage,
-    describe_setup,
-    pretrain,
-    stage_is_done,
-    stage_keys,
-)
+from tracegen_cli.demo_config import DemoConfig, DemoPaths, NoProgress, cached_stage, stage_is_done
+from tracegen_cli.demo_stages import pretrain
+from tracegen_cli.demo_workflow import describe_setup, stage_keys
 
 
 def _fake_app(calls: list) -> typer.Typer:
@@ -130,7 +123,7 @@ def test_a_pretraining_rate_reaches_the_command_and_the_stage_keys(monkeypatch, 
     assert keys["forge"] == faster["forge"]
     assert keys["pretrain"] != faster["pretrain"] and keys["adapt"] != faster["adapt"]
     calls = []
-    monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log, **kw: calls.append([str(a) for a in argv]))
+    monkeypatch.setattr(demo_stages, "run_command", lambda argv, log, **kw: calls.append([str(a) for a in argv]))
     paths = DemoPaths(tmp_path)
     pretrain(DemoConfig.full(pretrain_lr=2e-3), paths, NoProgress(), faster["pretrain"])
     pretrain(DemoConfig.full(), paths, NoProgress(), keys["pretrain"])
@@ -152,7 +145,7 @@ def test_the_colour_check_reaches_forge_and_the_stage_keys():
     assert keys["corpus"] == checked["corpus"]
     assert all(keys[name] != checked[name] for name in ("forge", "pretrain", "adapt"))
     assert checked["forge"]["forge"]["colour_drift"] == 25.0 and "colour_drift" not in keys["forge"]["forge"]
-    assert demo_workflow.forge_options(25.0) == ["--colour-drift", 25.0] and demo_workflow.forge_options(0.0) == []
+    assert demo_stages.forge_options(25.0) == ["--colour-drift", 25.0] and demo_stages.forge_options(0.0) == []
 
 
 def test_plain_objects_reach_forge_and_the_stage_keys():
@@ -161,19 +154,19 @@ def test_plain_objects_reach_forge_and_the_stage_keys():
     assert keys["corpus"] == plain["corpus"]
     assert all(keys[name] != plain[name] for name in ("forge", "pretrain", "adapt"))
     assert plain["forge"]["forge"]["plain_objects"] is True and "plain_objects" not in keys["forge"]["forge"]
-    assert demo_workflow.forge_options(0.0, True) == ["--plain-objects"]
+    assert demo_stages.forge_options(0.0, True) == ["--plain-objects"]
 
 
 def test_workers_reach_filming_and_forging_and_leave_the_stage_keys_alone(monkeypatch, tmp_path):
     keys = stage_keys(DemoConfig.full(), ("place_block",), "place_block")
     assert keys == stage_keys(DemoConfig.full(workers=3), ("place_block",), "place_block")  # same traces
     calls = []
-    monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log, **kw: calls.append([str(a) for a in argv]))
-    monkeypatch.setattr(demo_workflow, "prune_store", lambda *args: [])
-    monkeypatch.setattr(demo_workflow.os, "cpu_count", lambda: 6)
+    monkeypatch.setattr(demo_stages, "run_command", lambda argv, log, **kw: calls.append([str(a) for a in argv]))
+    monkeypatch.setattr(demo_stages, "prune_store", lambda *args: [])
+    monkeypatch.setattr(demo_stages.os, "cpu_count", lambda: 6)
     for workers in (3, 0):
-        demo_workflow.forge_corpus(DemoPaths(tmp_path), ("place_block",), NoProgress(), workers=workers)
-        demo_workflow.generate_demos("sweep", "human", tmp_path / "films", 2, 0, tmp_path / "log", workers=workers)
+        demo_stages.forge_corpus(DemoPaths(tmp_path), ("place_block",), NoProgress(), workers=workers)
+        demo_stages.generate_demos("sweep", "human", tmp_path / "films", 2, 0, tmp_path / "log", workers=workers)
     assert [(call[0], call[call.index("--workers") + 1]) for call in calls] == [
         ("forge", "3"), ("sim", "3"), ("forge", "6"), ("sim", "6")]  # 0: one per CPU core
     with pytest.raises(DemoError, match="workers=-1"):
@@ -194,7 +187,7 @@ def test_prune_store_removes_the_videos_of_earlier_corpus_settings(tmp_path):
     store = TraceStore.create(tmp_path / "store")
     for key in keys.values():
         store.write_video(key, video_attrs(), "0123456789abcdef", FORGE_ATTRS, make_video_samples(num_samples=1))
-    removed = demo_workflow.prune_store(tmp_path / "store", [now])
+    removed = demo_stages.prune_store(tmp_path / "store", [now])
     assert removed == [keys["c.mp4"]]
     assert TraceStore.open(tmp_path / "store").keys() == sorted([keys["a.mp4"], keys["b.mp4"]])
 
@@ -218,11 +211,11 @@ def test_config_presets_and_validation():
 def test_target_demos_are_filmed_by_the_camera_the_trials_observe_with(tmp_path, monkeypatch):
     """The five SO-101 demos come from the workstation's calibrated camera, like every evaluation
     observation (`SimArmWorld` renders that camera), not from a random pose per demo."""
-    import tracegen_cli.demo_workflow as workflow
-    from tracegen_cli.demo_workflow import NoProgress, generate_target_demos
+    import tracegen_cli.demo_stages as stages
+    from tracegen_cli.demo_stages import generate_target_demos
 
     calls = []
-    monkeypatch.setattr(workflow, "run_command", lambda argv, log, app=None: calls.append([str(a) for a in argv]))
+    monkeypatch.setattr(stages, "run_command", lambda argv, log, app=None: calls.append([str(a) for a in argv]))
     generate_target_demos(DemoConfig.quick_run(out=tmp_path), DemoPaths(tmp_path), "place_block", NoProgress())
     (argv,) = calls
     assert argv[:2] == ["sim", "demos"] and argv[argv.index("--camera") + 1] == "calibrated"
@@ -236,8 +229,8 @@ def test_demo_folders_hold_only_the_videos_of_the_present_settings(tmp_path, mon
     folder, calls = tmp_path / "human_demos", []
     folder.mkdir()
     (folder / "place_block-human-calibrated-s70000-000.mp4").write_bytes(b"old settings")
-    monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log: calls.append([str(a) for a in argv]))
-    demo_workflow.generate_demos("place_block", "human", folder, 5, 70000, tmp_path / "log", camera="handheld")
+    monkeypatch.setattr(demo_stages, "run_command", lambda argv, log: calls.append([str(a) for a in argv]))
+    demo_stages.generate_demos("place_block", "human", folder, 5, 70000, tmp_path / "log", camera="handheld")
     assert list(folder.iterdir()) == [] and calls[0][calls[0].index("--out") + 1] == str(folder)
     assert calls[0][calls[0].index("--first") + 1] == "0" and calls[0][calls[0].index("--episodes") + 1] == "5"
 
@@ -269,17 +262,17 @@ def test_a_demo_stage_films_only_the_episodes_it_lacks(tmp_path, monkeypatch):
     for index in range(4):
         _fake_episode(folder, replace(config, index=index))
     (folder / episode_files(replace(config, index=2))[0]).unlink()  # episode 2 cut short: no video
-    monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log: calls.append([str(a) for a in argv]))
-    demo_workflow.generate_demos("place_block", "human", folder, 5, 10105, tmp_path / "log", camera="calibrated")
+    monkeypatch.setattr(demo_stages, "run_command", lambda argv, log: calls.append([str(a) for a in argv]))
+    demo_stages.generate_demos("place_block", "human", folder, 5, 10105, tmp_path / "log", camera="calibrated")
     (argv,) = calls
     assert argv[argv.index("--first") + 1] == "2" and argv[argv.index("--episodes") + 1] == "3"
     kept = {name for index in range(2) for name in episode_files(replace(config, index=index))}
     assert {p.name for p in folder.iterdir()} == kept  # episodes 2 and 3 are filmed again, not mixed in
 
     calls.clear()
-    demo_workflow.generate_demos("place_block", "human", folder, 2, 10105, tmp_path / "log", camera="calibrated")
+    demo_stages.generate_demos("place_block", "human", folder, 2, 10105, tmp_path / "log", camera="calibrated")
     assert calls == [] and {p.name for p in folder.iterdir()} == kept  # nothing missing: nothing filmed
-    demo_workflow.generate_demos("place_block", "human", folder, 2, 10105, tmp_path / "log", camera="calibrated",
+    demo_stages.generate_demos("place_block", "human", folder, 2, 10105, tmp_path / "log", camera="calibrated",
                                  start="home")  # same file names, other films
     assert calls[0][calls[0].index("--first") + 1] == "0" and list(folder.iterdir()) == []
 
@@ -288,11 +281,11 @@ def test_training_stages_replace_a_stale_checkpoint(tmp_path, monkeypatch):
     """A checkpoint left by other settings would make `tracegen pretrain`/`adapt` refuse the folder: the stage
     (run only when not done with these settings) starts it afresh."""
     paths, seen = DemoPaths(tmp_path), []
-    monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log: seen.append(Path(argv[argv.index("--out") + 1]).exists()))
+    monkeypatch.setattr(demo_stages, "run_command", lambda argv, log: seen.append(Path(argv[argv.index("--out") + 1]).exists()))
     for folder in (paths.checkpoint("pretrained"), paths.checkpoint("adapted")):
         _fake_checkpoint(folder)
-    demo_workflow.pretrain(DemoConfig(out=tmp_path), paths, demo_workflow.NoProgress(), {"pretrain_steps": 800})
-    demo_workflow.adapt_checkpoint(paths.checkpoint("pretrained"), tmp_path, paths.checkpoint("adapted"), 5, tmp_path / "log", tmp_path)
+    demo_stages.pretrain(DemoConfig(out=tmp_path), paths, demo_config.NoProgress(), {"pretrain_steps": 800})
+    demo_stages.adapt_checkpoint(paths.checkpoint("pretrained"), tmp_path, paths.checkpoint("adapted"), 5, tmp_path / "log", tmp_path)
     assert seen == [False, False]
 
 
@@ -300,11 +293,11 @@ def test_an_interrupted_pretraining_run_of_the_same_settings_resumes(tmp_path, m
     """An hour of pretraining cut short is continued from its last checkpoint (`--resume`), not thrown away;
     a folder without training state, or one started with other settings, starts over."""
     paths, calls = DemoPaths(tmp_path), []
-    monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log: calls.append([str(a) for a in argv]))
+    monkeypatch.setattr(demo_stages, "run_command", lambda argv, log: calls.append([str(a) for a in argv]))
     folder, key = paths.checkpoint("pretrained"), {"pretrain_steps": 800, "seed": 0}
 
     def run(settings):
-        demo_workflow.pretrain(DemoConfig(out=tmp_path), paths, demo_workflow.NoProgress(), settings)
+        demo_stages.pretrain(DemoConfig(out=tmp_path), paths, demo_config.NoProgress(), settings)
         return "--resume" in calls[-1], folder.exists()
 
     assert run(key) == (False, False)  # first start: nothing to resume
@@ -319,7 +312,7 @@ def test_a_finished_pretraining_is_extended_not_restarted(tmp_path, monkeypatch)
     """`pretrain_extend_from` continues the finished shorter run in `out` (`--resume` with the longer `--steps`)
     under a key of its own, and refuses, running nothing, when that run is not there to continue."""
     paths, calls = DemoPaths(tmp_path), []
-    monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log: calls.append([str(a) for a in argv]))
+    monkeypatch.setattr(demo_stages, "run_command", lambda argv, log: calls.append([str(a) for a in argv]))
     short = DemoConfig(out=tmp_path, pretrain_steps=800)
     longer = DemoConfig(out=tmp_path, pretrain_steps=1600, pretrain_extend_from=800)
     key, extended = (stage_keys(c, ("place_block",), "place_block")["pretrain"] for c in (short, longer))
@@ -329,17 +322,17 @@ def test_a_finished_pretraining_is_extended_not_restarted(tmp_path, monkeypatch)
         pretrain(longer, paths, NoProgress(), extended)
     folder = paths.checkpoint("pretrained")
     _fake_checkpoint(folder)
-    demo_workflow.mark_stage_done(paths, "pretrain", key)  # the 800-step run finished here
+    demo_config.mark_stage_done(paths, "pretrain", key)  # the 800-step run finished here
     with pytest.raises(DemoError, match="no finished 700-step"):
         pretrain(DemoConfig(out=tmp_path, pretrain_steps=1600, pretrain_extend_from=700), paths, NoProgress(),
                  {**fresh, "extended_from": 700})
     assert calls == [] and folder.exists()
     pretrain(longer, paths, NoProgress(), extended)
     assert "--resume" in calls[-1] and calls[-1][calls[-1].index("--steps") + 1] == "1600" and folder.exists()
-    assert stage_is_done(paths, demo_workflow.PRETRAIN_STARTED, extended)
+    assert stage_is_done(paths, demo_config.PRETRAIN_STARTED, extended)
     pretrain(longer, paths, NoProgress(), extended)  # an interrupted extension resumes too
     assert "--resume" in calls[-1]
-    demo_workflow.mark_stage_done(paths, "pretrain", extended)  # the extension finished: it can be extended again
+    demo_config.mark_stage_done(paths, "pretrain", extended)  # the extension finished: it can be extended again
     again = DemoConfig(out=tmp_path, pretrain_steps=2400, pretrain_extend_from=1600)
     chained = stage_keys(again, ("place_block",), "place_block")["pretrain"]
     pretrain(again, paths, NoProgress(), chained)
@@ -360,11 +353,11 @@ def _fake_checkpoint(folder: Path, train_state: bool = True) -> None:
 
 def test_adapt_checkpoint_passes_no_holdout_and_select_only_when_asked(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(demo_workflow, "run_command", lambda argv, log: calls.append([str(a) for a in argv]))
+    monkeypatch.setattr(demo_stages, "run_command", lambda argv, log: calls.append([str(a) for a in argv]))
     for holdout in (True, False):
-        demo_workflow.adapt_checkpoint(tmp_path / "base", tmp_path, tmp_path / "out", 5, tmp_path / "log", tmp_path,
+        demo_stages.adapt_checkpoint(tmp_path / "base", tmp_path, tmp_path / "out", 5, tmp_path / "log", tmp_path,
                                        holdout=holdout)
-    demo_workflow.adapt_checkpoint(tmp_path / "base", tmp_path, tmp_path / "out", 5, tmp_path / "log", tmp_path, select="ade")
+    demo_stages.adapt_checkpoint(tmp_path / "base", tmp_path, tmp_path / "out", 5, tmp_path / "log", tmp_path, select="ade")
     assert "--no-holdout" not in calls[0] and calls[1][-1] == "--no-holdout" and calls[1][0] == "adapt"
     assert not any("--select" in call for call in calls[:2]) and calls[2][-2:] == ["--select", "ade"]
     assert all(call[call.index("--workers") + 1] == "1" for call in calls)  # forging the demos: one process unless asked
@@ -373,11 +366,12 @@ def test_adapt_checkpoint_passes_no_holdout_and_select_only_when_asked(tmp_path,
 def test_so101_footage_of_other_tasks_skips_the_target_task(tmp_path, monkeypatch):
     """An `other_tasks_only` entry films the target robot (calibrated camera, ready pose) on every pretraining
     task but the target one, so pretraining never sees the SO-101 doing the task it adapts to."""
-    import tracegen_cli.demo_workflow as workflow
-    from tracegen_cli.demo_workflow import QUICK_CORPUS, NoProgress, generate_corpus, so101_other_tasks
+    import tracegen_cli.demo_stages as stages
+    from tracegen_cli.demo_config import QUICK_CORPUS, so101_other_tasks
+    from tracegen_cli.demo_stages import generate_corpus
 
     calls = []
-    monkeypatch.setattr(workflow, "run_command", lambda argv, log, app=None: calls.append([str(a) for a in argv]))
+    monkeypatch.setattr(stages, "run_command", lambda argv, log, app=None: calls.append([str(a) for a in argv]))
     config = DemoConfig.quick_run(out=tmp_path, corpus=(*QUICK_CORPUS, so101_other_tasks(3)))
     config.validate()
     generate_corpus(config, DemoPaths(tmp_path), ("place_block", "sweep"), NoProgress(), "place_block")
@@ -400,7 +394,7 @@ def test_so101_footage_of_other_tasks_skips_the_target_task(tmp_path, monkeypatc
 
 
 def test_target_robot_footage_of_the_target_task_is_refused():
-    from tracegen_cli.demo_workflow import CorpusEntry
+    from tracegen_cli.demo_config import CorpusEntry
 
     leaking = DemoConfig.full(corpus=(CorpusEntry("so101", "calibrated", True, 2),))
     with pytest.raises(DemoError, match="so101_calibrated.*other_tasks_only"):
@@ -409,7 +403,7 @@ def test_target_robot_footage_of_the_target_task_is_refused():
 
 def test_two_corpus_entries_in_one_folder_are_refused():
     """Entries differing only in start (or episodes) would render into one folder, the second over the first."""
-    from tracegen_cli.demo_workflow import CorpusEntry
+    from tracegen_cli.demo_config import CorpusEntry
 
     clash = DemoConfig.full(corpus=(CorpusEntry("human", "static", True, 2),
                                     CorpusEntry("human", "static", True, 3, start="home")))
