@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -167,6 +168,7 @@ def adapt_run(args, base: Path, demos: Path, store_path: Path, out: Path, from_s
               lr: float | None = None):
     from tracegen_cli.adapt_workflow import AdaptConfig, adapt
 
+    shutil.rmtree(out, ignore_errors=True)  # a rerun in the same work folder trains anew (adapt keeps a checkpoint)
     cfg = AdaptConfig(base=base, demos=[str(demos)], out_dir=out, store=store_path, steps=args.adapt_steps,
                       from_scratch=from_scratch, batch_size=args.batch_size, holdout=False, seed=seed, device="cpu",
                       threads=args.threads, lr=lr)

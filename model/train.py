@@ -202,7 +202,8 @@ def _meta(run: _Run) -> dict:
 
 
 def _save(run: _Run, best: bool) -> None:
-    """Write the last checkpoint (EMA weights + resume state); on `best`, also `out_dir/best`."""
+    """Write the last checkpoint (EMA weights + resume state); on `best`, first `out_dir/best`: a run killed
+    between the two resumes from the state before, which does not yet count the new best, and saves it again."""
     raw = run.model.module if hasattr(run.model, "module") else run.model
     state = {
         "model": raw.state_dict(),
@@ -210,9 +211,9 @@ def _save(run: _Run, best: bool) -> None:
         "step": run.step,
         "best_score": run.best_score,
     }
-    save_checkpoint(run.cfg.out_dir, run.ema, run.model_cfg, run.step, _meta(run), train_state=state)
     if best:
         save_checkpoint(Path(run.cfg.out_dir) / "best", run.ema, run.model_cfg, run.step, _meta(run))
+    save_checkpoint(run.cfg.out_dir, run.ema, run.model_cfg, run.step, _meta(run), train_state=state)
 
 
 def _validate_and_save(run: _Run, val_dataset, transform, progress: Progress) -> None:

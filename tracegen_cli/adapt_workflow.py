@@ -3,7 +3,8 @@ then fine-tune from the base weights (or train the same architecture from scratc
 
 This is the one place that needs both forge and the model, so it lives in `tracegen_cli` (DESIGN.md
 section 2: only the CLI imports both). Fine-tuning is `model.train.train` started from the base
-*weights* with a fresh optimiser and schedule (`init_checkpoint`), never a resume of the base run.
+*weights* with a fresh optimiser and schedule (`init_checkpoint`), never a resume of the base run
+(`resume` continues an interrupted adapt run instead, exactly).
 
 Five clips are few, so the defaults differ from pre-training: a lower learning rate (3e-4; 1e-3 from
 scratch, the pre-training default), a short warm-up, a fast EMA, stronger crop/scale and colour
@@ -67,6 +68,8 @@ class AdaptConfig:
             it and the base: by default where the moving points end ("fde-moving"), which is where a
             carried object is put down.
         workers: demo videos forged at once, each in its own process (the traces do not depend on it).
+        resume: continue the interrupted run in `out_dir` where it last saved (at each held-out evaluation),
+            with the same base, demos and settings; the result is the uninterrupted run's.
     """
 
     base: Path
@@ -89,6 +92,7 @@ class AdaptConfig:
     replay_store: Path | None = None
     select: str = "fde-moving"
     workers: int = 1
+    resume: bool = False
 
     @property
     def store_location(self) -> Path:
@@ -407,12 +411,13 @@ def adapt(cfg: AdaptConfig, progress: Progress | None = None) -> AdaptResult:
     Returns:
         An `AdaptResult`; the checkpoint's config.json `data` field holds the provenance.
     Raises:
-        DemoError: demos missing or forging to zero samples, or nothing to replay; CheckpointError: an unusable base;
+        DemoError: demos missing or forging to zero samples, or nothing to replay; CheckpointError: an unusable base,
+            a checkpoint already in `out_dir` (without `resume`), or one `resume` cannot continue;
         ConfigError: an unknown `select`.
     """
-    from model.checkpoint import read_checkpoint_config
+    from model.checkpoint import CONFIG, read_checkpoint_config
     from model.config import ModelConfig
-    from model.errors import ConfigError
+    from model.errors import CheckpointError, ConfigError
     from model.train import train
 
     report = progress or (lambda event: None)
@@ -422,6 +427,11 @@ def adapt(cfg: AdaptConfig, progress: Progress | None = None) -> AdaptResult:
     model_cfg = ModelConfig.from_dict(base_meta["model"])
     if Path(cfg.out_dir).resolve() == Path(cfg.base).resolve():
         raise DemoError(f"--out {cfg.out_dir} is the base checkpoint itself; pass a new folder so the base stays intact")
+    if cfg.resume:
+        require_interrupted_run(Path(cfg.out_dir))
+    elif (Path(cfg.out_dir) / CONFIG).is_file():
+        raise CheckpointError(f"{cfg.out_dir} already holds a checkpoint; choose a new --out, or pass --resume if its "
+                              "run was interrupted")
     forge_config, forge_source = forge_settings(base_meta)
     forge_config = dataclasses.replace(forge_config, workers=cfg.workers)  # ForgeConfig rejects < 1
     replayed = replay_dataset(cfg, base_meta, model_cfg.steps) if cfg.replay else None  # fails before any forging
@@ -439,10 +449,47 @@ def adapt(cfg: AdaptConfig, progress: Progress | None = None) -> AdaptResult:
     if val_set is not None and not cfg.from_scratch:
         base_metrics = evaluate_checkpoint(cfg.base, val_set, cfg.eval_samples, cfg.seed)
         report({"event": "zero_shot", **base_metrics})
-    checkpoint = train(tcfg, train_set, val_set, init_checkpoint=None if cfg.from_scratch else cfg.base, progress=report)
+    if cfg.resume:
+        require_same_run(Path(cfg.out_dir), tcfg)
+    start = None if cfg.from_scratch or cfg.resume else cfg.base
+    checkpoint = train(tcfg, train_set, val_set, init_checkpoint=start, resume=cfg.resume, progress=report)
     kept = keep_the_best(Path(checkpoint), cfg.base if base_metrics else None, base_metrics, SELECTIONS[cfg.select]) if val_set else "last"
     metrics = read_checkpoint_config(checkpoint).get("metrics")
     return AdaptResult(checkpoint, demos, train_keys, val_keys, forge_source, metrics, base_metrics, kept)
+
+
+RESUME_IGNORES = ("out_dir", "device", "threads", "num_workers")  # where and how fast, not what is trained
+RESUME_DATA = ("kind", "base_checkpoint_id", "demo_keys", "val_keys", "replay", "replay_videos")
+
+
+def require_interrupted_run(out_dir: Path) -> None:
+    """Raise `CheckpointError` unless `out_dir` holds an interrupted run (a finished one drops its training state:
+    there is nothing left to continue)."""
+    from model.checkpoint import CONFIG, TRAIN_STATE
+    from model.errors import CheckpointError
+
+    if not (out_dir / CONFIG).is_file():
+        raise CheckpointError(f"{out_dir} holds no adapt run to resume; drop --resume to start one")
+    if not (out_dir / TRAIN_STATE).is_file():
+        raise CheckpointError(f"{out_dir} holds a finished adapt run (nothing to resume); choose a new --out to run again")
+
+
+def require_same_run(out_dir: Path, tcfg) -> None:
+    """Raise `CheckpointError` unless the interrupted run in `out_dir` trained what `tcfg` trains: the same base,
+    demos, split and settings (where and how fast it runs may differ)."""
+    from model.checkpoint import read_checkpoint_config
+    from model.errors import CheckpointError
+
+    saved = read_checkpoint_config(out_dir)
+    now_train = {k: v for k, v in dataclasses.asdict(tcfg).items() if k != "provenance" and k not in RESUME_IGNORES}
+    now_train = json.loads(json.dumps(now_train))  # tuples as the saved JSON has them
+    now_data = {key: tcfg.provenance.get(key) for key in RESUME_DATA}
+    for section, now in (("train", now_train), ("data", now_data)):
+        before = saved.get(section) or {}
+        for key, value in now.items():
+            if before.get(key) != value:
+                raise CheckpointError(f"{out_dir} was adapted with {key} {before.get(key)!r}, not {value!r}; resume it "
+                                      "with the same base, demos and options, or choose a new --out")
 
 
 def keep_the_best(checkpoint: Path, base: Path | None, base_metrics: dict | None, metric: str = "fde_moving_px") -> str:

@@ -304,3 +304,62 @@ def test_replay_without_a_store_or_from_scratch_is_one_line(base, replaying_base
     _one_line_error(_adapt(replaying_base, location, keys, tmp_path / "x", "--replay", 0.5, "--from-scratch"),
                     "--from-scratch control")
     assert not (tmp_path / "x").exists()
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_adapt_resumes_to_the_uninterrupted_result(base, demo_store, tmp_path):
+    """Five steps, scored and saved after each (one demo held out): a run stopped after its step-3 save and resumed
+    ends with the weights, choice and scores of a run never stopped. A finished run is not resumed or overwritten."""
+    from tracegen_cli.adapt_workflow import AdaptConfig, adapt
+
+    location, keys = demo_store
+
+    def config(out, **changes):
+        return AdaptConfig(base=base, demos=[key[:10] for key in keys], out_dir=out, store=location, steps=5,
+                           batch_size=2, lr=3e-3, device="cpu", threads=1, **changes)
+
+    whole = adapt(config(tmp_path / "whole"))
+
+    def stop_after_step_3(event):
+        if event.get("event") == "checkpoint" and event["step"] == 3:
+            raise _Interrupted
+
+    with pytest.raises(_Interrupted):
+        adapt(config(tmp_path / "resumed"), stop_after_step_3)
+    assert json.loads((tmp_path / "resumed" / "config.json").read_text())["step"] == 3
+    started = []
+    resumed = adapt(config(tmp_path / "resumed", resume=True), lambda event: started.append(event))
+    assert [event["step"] for event in started if event["event"] == "start"] == [3]
+    assert resumed.kept == whole.kept and resumed.metrics == whole.metrics
+    ended, expected = _weights(tmp_path / "resumed"), _weights(tmp_path / "whole")
+    assert all(torch.equal(ended[name], expected[name]) for name in expected)
+    assert not (tmp_path / "resumed" / "train_state.pt").exists()
+
+    _one_line_error(_adapt(base, location, keys, tmp_path / "whole"), "already holds a checkpoint")
+    _one_line_error(_adapt(base, location, keys, tmp_path / "whole", "--resume"), "holds a finished adapt run")
+    _one_line_error(_adapt(base, location, keys, tmp_path / "none", "--resume"), "holds no adapt run to resume")
+    assert torch.equal(_weights(tmp_path / "whole")[next(iter(expected))], expected[next(iter(expected))])
+
+
+def test_resume_refuses_other_settings(base, demo_store, tmp_path):
+    from tracegen_cli.adapt_workflow import AdaptConfig, adapt
+
+    location, keys = demo_store
+
+    def stop_at_the_first_save(event):
+        if event.get("event") == "checkpoint":
+            raise _Interrupted
+
+    with pytest.raises(_Interrupted):
+        adapt(AdaptConfig(base=base, demos=[key[:10] for key in keys], out_dir=tmp_path / "run", store=location,
+                          steps=5, batch_size=2, device="cpu", threads=1), stop_at_the_first_save)
+    saved = (tmp_path / "run" / "model.safetensors").read_bytes()
+    other_rate = _adapt(base, location, keys, tmp_path / "run", "--resume", "--lr", 1e-3, steps=5)
+    assert other_rate.exit_code == 1 and "error: " in other_rate.output, other_rate.output
+    assert "adapted with lr 0.0003, not 0.001" in " ".join(other_rate.output.split())
+    fewer_demos = _adapt(base, location, keys[:3], tmp_path / "run", "--resume", steps=5)
+    assert fewer_demos.exit_code == 1 and "adapted with demo_keys" in fewer_demos.output, fewer_demos.output
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == saved  # the interrupted run is left as it was

@@ -80,6 +80,7 @@ def adapt(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int, typer.Option(min=0, help="Torch CPU threads (0: torch's default).")] = 0,
     workers: Annotated[int, typer.Option(min=1, help="Demo videos forged in parallel (processes); the traces do not depend on it.")] = 1,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --out where it last saved (same base, demos and options).")] = False,
 ) -> None:
     """Adapt a pretrained checkpoint to a new robot or task from a few demo videos (default: five)."""
     from tracegen_cli.adapt_workflow import AdaptConfig
@@ -87,8 +88,9 @@ def adapt(
 
     cfg = AdaptConfig(base=base, demos=list(demos), out_dir=out, store=store, steps=steps, from_scratch=from_scratch,
                       batch_size=batch_size, lr=lr, holdout=holdout, seed=seed, device=device, threads=threads,
-                      replay=replay, replay_store=replay_store, select=select.value, workers=workers)
+                      replay=replay, replay_store=replay_store, select=select.value, workers=workers, resume=resume)
     mode = "from scratch (control: same architecture, random weights)" if from_scratch else f"from {base}"
+    mode += f", resuming {out}" if resume else ""
     header = f"adapt {mode}: {steps} steps, demo store {cfg.store_location}"
     with progress() as bar:
         result = run_adapt(cfg, _ProgressView(bar, steps, header))
