@@ -459,7 +459,7 @@ def adapt(cfg: AdaptConfig, progress: Progress | None = None) -> AdaptResult:
 
 
 RESUME_IGNORES = ("out_dir", "device", "threads", "num_workers")  # where and how fast, not what is trained
-RESUME_DATA = ("kind", "base_checkpoint_id", "demo_keys", "val_keys", "replay", "replay_videos")
+RESUME_DATA = ("kind", "base_checkpoint_id", "demo_keys", "val_keys", "forge_config_hash", "replay", "replay_videos")
 
 
 def require_interrupted_run(out_dir: Path) -> None:
