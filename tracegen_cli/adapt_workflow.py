@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 FINETUNE_LR = 3e-4
 SCRATCH_LR = 1e-3
 MIN_DEMOS_FOR_HOLDOUT = 3  # hold one demo out only when at least two remain to train on
-EVALS_PER_RUN = 5  # with a held-out demo, the model is scored on it this many times during training
+EVALS_PER_RUN = 5  # the run saves this many times (resume points), scored on the held-out demo each time if it has one
 SELECTIONS = {"fde-moving": "fde_moving_px", "ade-moving": "ade_moving_px", "ade": "ade_px"}  # --select -> metric
 SNAPSHOT_MARGIN = 0.05  # a snapshot replaces the base only when it scores this much (5 %) lower on the held-out demo
 DEFAULT_STORE_NAME = "tracegen-demos.zarr"  # beside the output checkpoint, shared by sibling runs
@@ -362,7 +362,7 @@ def train_config(cfg: AdaptConfig, model_cfg, base_meta: dict, demos: DemoSet, v
         warmup_steps=max(1, min(50, cfg.steps // 10)),
         ema_decay=0.99,
         eval_every=max(1, cfg.steps // EVALS_PER_RUN) if val_keys else 0,
-        checkpoint_every=0,
+        checkpoint_every=max(1, cfg.steps // EVALS_PER_RUN),  # where `resume` can continue from
         eval_samples=cfg.eval_samples,
         seed=cfg.seed,
         device=cfg.device,
@@ -415,7 +415,7 @@ def adapt(cfg: AdaptConfig, progress: Progress | None = None) -> AdaptResult:
             a checkpoint already in `out_dir` (without `resume`), or one `resume` cannot continue;
         ConfigError: an unknown `select`.
     """
-    from model.checkpoint import CONFIG, read_checkpoint_config
+    from model.checkpoint import CONFIG, TRAIN_STATE, read_checkpoint_config
     from model.config import ModelConfig
     from model.errors import CheckpointError, ConfigError
     from model.train import train
@@ -453,7 +453,11 @@ def adapt(cfg: AdaptConfig, progress: Progress | None = None) -> AdaptResult:
         require_same_run(Path(cfg.out_dir), tcfg)
     start = None if cfg.from_scratch or cfg.resume else cfg.base
     checkpoint = train(tcfg, train_set, val_set, init_checkpoint=start, resume=cfg.resume, progress=report)
-    kept = keep_the_best(Path(checkpoint), cfg.base if base_metrics else None, base_metrics, SELECTIONS[cfg.select]) if val_set else "last"
+    if val_set is not None:
+        kept = keep_the_best(Path(checkpoint), cfg.base if base_metrics else None, base_metrics, SELECTIONS[cfg.select])
+    else:
+        kept = "last"
+        (Path(checkpoint) / TRAIN_STATE).unlink(missing_ok=True)  # finished: nothing to resume
     metrics = read_checkpoint_config(checkpoint).get("metrics")
     return AdaptResult(checkpoint, demos, train_keys, val_keys, forge_source, metrics, base_metrics, kept)
 

@@ -310,16 +310,18 @@ class _Interrupted(Exception):
     pass
 
 
-def test_an_interrupted_adapt_resumes_to_the_uninterrupted_result(base, demo_store, tmp_path):
-    """Five steps, scored and saved after each (one demo held out): a run stopped after its step-3 save and resumed
-    ends with the weights, choice and scores of a run never stopped. A finished run is not resumed or overwritten."""
+@pytest.mark.parametrize("holdout", [True, False])
+def test_an_interrupted_adapt_resumes_to_the_uninterrupted_result(base, demo_store, tmp_path, holdout):
+    """Five steps, saved after each (and scored, with a held-out demo): a run stopped after its step-3 save and
+    resumed ends with the weights, choice and scores of a run never stopped. A finished run is not resumed or
+    overwritten."""
     from tracegen_cli.adapt_workflow import AdaptConfig, adapt
 
     location, keys = demo_store
 
     def config(out, **changes):
         return AdaptConfig(base=base, demos=[key[:10] for key in keys], out_dir=out, store=location, steps=5,
-                           batch_size=2, lr=3e-3, device="cpu", threads=1, **changes)
+                           batch_size=2, lr=3e-3, device="cpu", threads=1, holdout=holdout, **changes)
 
     whole = adapt(config(tmp_path / "whole"))
 
@@ -333,7 +335,7 @@ def test_an_interrupted_adapt_resumes_to_the_uninterrupted_result(base, demo_sto
     started = []
     resumed = adapt(config(tmp_path / "resumed", resume=True), lambda event: started.append(event))
     assert [event["step"] for event in started if event["event"] == "start"] == [3]
-    assert resumed.kept == whole.kept and resumed.metrics == whole.metrics
+    assert resumed.kept == whole.kept and resumed.metrics == whole.metrics and (whole.kept == "last") != holdout
     ended, expected = _weights(tmp_path / "resumed"), _weights(tmp_path / "whole")
     assert all(torch.equal(ended[name], expected[name]) for name in expected)
     assert not (tmp_path / "resumed" / "train_state.pt").exists()
