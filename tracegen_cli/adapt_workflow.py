@@ -68,7 +68,7 @@ class AdaptConfig:
             it and the base: by default where the moving points end ("fde-moving"), which is where a
             carried object is put down.
         workers: demo videos forged at once, each in its own process (the traces do not depend on it).
-        resume: continue the interrupted run in `out_dir` where it last saved (at each held-out evaluation),
+        resume: continue the interrupted run in `out_dir` where it last saved (`EVALS_PER_RUN` times a run),
             with the same base, demos and settings; the result is the uninterrupted run's.
     """
 

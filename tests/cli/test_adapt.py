@@ -307,7 +307,7 @@ def test_replay_without_a_store_or_from_scratch_is_one_line(base, replaying_base
 
 
 class _Interrupted(Exception):
-    pass
+    """Raised from a run's progress callback: the run stops there, as a killed process would."""
 
 
 @pytest.mark.parametrize("holdout", [True, False])
