@@ -120,7 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
     """Target and human demos of one task, and the checkpoints adapted on them; returns checkpoints by condition."""
     from tracegen_cli.demo_config import TARGET_EMBODIMENT, TARGET_SEED_BASE, cached_stage
-    from tracegen_cli.demo_stages import adapt_checkpoint, forge_settings, generate_demos
+    from tracegen_cli.demo_stages import adapt_checkpoint, forge_settings, generate_demos, start_or_resume
     from tracegen_cli.demo_trials import oracle_predictor
     from tracegen_cli.demo_workflow import stage_keys
 
@@ -155,10 +155,15 @@ def prepare_task(task: str, args, config, paths, log: Path) -> dict[str, Path]:
                "human_camera": args.human_camera, "human_depth": args.human_depth, **({"lr": lr} if lr is not None else {}),
                **({"holdout": False} if args.adapt_on_all_demos else {}), **({"replay": replay} if replay else {}),
                "select": args.adapt_select}  # in every key: stages adapted before --select judged by all points' ADE
-        cached_stage(paths, f"{task}-{name}", key, lambda d=demos, o=out, s=scratch, r=lr, p=replay: adapt_checkpoint(
-            base, d, o, config.adapt_steps, log, paths.out / "demo_store", from_scratch=s, device=config.device,
-            seed=args.seed, threads=config.threads, lr=r, holdout=not args.adapt_on_all_demos, replay=p,
-            select=args.adapt_select, workers=config.workers))
+
+        def adapt_run(name=name, demos=demos, out=out, scratch=scratch, lr=lr, replay=replay, key=key) -> None:
+            adapt_checkpoint(base, demos, out, config.adapt_steps, log, paths.out / "demo_store", from_scratch=scratch,
+                             device=config.device, seed=args.seed, threads=config.threads, lr=lr,
+                             holdout=not args.adapt_on_all_demos, replay=replay, select=args.adapt_select,
+                             workers=config.workers,  # an interrupted run of these settings continues:
+                             resume=start_or_resume(paths, f"{task}-{name}-started", key, out))
+
+        cached_stage(paths, f"{task}-{name}", key, adapt_run)
         checkpoints[name] = out
     return {name: checkpoints[name] for name in conditions if name in checkpoints}
 

@@ -20,6 +20,7 @@ from tracegen_cli.demo_config import (
     DemoConfig,
     DemoPaths,
     ProgressHook,
+    cached_stage,
     mark_stage_done,
     stage_is_done,
 )
@@ -93,13 +94,12 @@ def pretrain(config: DemoConfig, paths: DemoPaths, progress: ProgressHook, setti
     resumed to `config.pretrain_steps` instead (see `extend_pretraining`)."""
     progress.begin("pretrain", 1)
     folder = paths.checkpoint("pretrained")
-    resume = stage_is_done(paths, PRETRAIN_STARTED, settings) and is_resumable(folder)
-    if not resume and config.pretrain_extend_from is not None:
+    interrupted = stage_is_done(paths, PRETRAIN_STARTED, settings) and is_resumable(folder)
+    if not interrupted and config.pretrain_extend_from is not None:
         extend_pretraining(paths, settings)
         resume = True
-    elif not resume:
-        shutil.rmtree(folder, ignore_errors=True)
-        mark_stage_done(paths, PRETRAIN_STARTED, settings)
+    else:
+        resume = start_or_resume(paths, PRETRAIN_STARTED, settings, folder)
     rate = ["--lr", config.pretrain_lr] if config.pretrain_lr is not None else []
     run_command(["pretrain", "--store", paths.store, "--out", folder, "--preset", config.preset, "--steps",
                  config.pretrain_steps, "--batch-size", config.batch_size, *rate, "--device", config.device, "--seed",
@@ -123,6 +123,17 @@ def extend_pretraining(paths: DemoPaths, settings: dict) -> None:
         raise DemoError(f"{paths.out} holds no finished {base['pretrain_steps']}-step pretraining with these settings "
                         "to extend; run that first (without the extension) or drop the extension to start over")
     mark_stage_done(paths, PRETRAIN_STARTED, settings)
+
+
+def start_or_resume(paths: DemoPaths, marker: str, settings: dict, folder: Path) -> bool:
+    """Whether the training run in checkpoint `folder` is an interrupted one started with `settings` (recorded in
+    stage marker `marker`) that `--resume` can continue. If not, the folder is cleared and `settings` recorded as
+    started, so the run starts from nothing and a later interruption of it can be resumed."""
+    if stage_is_done(paths, marker, settings) and is_resumable(folder):
+        return True
+    shutil.rmtree(folder, ignore_errors=True)
+    mark_stage_done(paths, marker, settings)
+    return False
 
 
 def is_resumable(folder: Path) -> bool:
@@ -186,19 +197,22 @@ def generate_target_demos(config: DemoConfig, paths: DemoPaths, task: str, progr
 def adapt_checkpoint(base: Path, demos: Path, out: Path, steps: int, log_path: Path, store: Path,
                      from_scratch: bool = False, device: str = "cpu", seed: int = 0, threads: int = 1,
                      lr: float | None = None, holdout: bool = True, replay: float = 0.0, select: str | None = None,
-                     workers: int = 1) -> Path:
+                     workers: int = 1, resume: bool = False) -> Path:
     """`tracegen adapt` (or `--from-scratch`) on a folder of demo videos, at `lr` (None: adapt's default),
     holding one demo out for validation unless `holdout` is false, replaying the base's pretraining videos
     in a `replay` share of each batch, keeping the weights `select` (`tracegen adapt --select`; None: its
     default) prefers, forging the demos in `workers` processes (0: one per CPU core); returns the checkpoint folder.
 
     The demos are forged into `store`, kept apart from the pretraining store so a later pretraining
-    run in the same folder can never see target-robot footage. A checkpoint already in `out` is from other
-    settings or an interrupted run (the caller's `cached_stage` found the stage not done): it is replaced.
+    run in the same folder can never see target-robot footage. With `resume` (see `start_or_resume`) the
+    interrupted run in `out` is continued (`tracegen adapt --resume`); otherwise a checkpoint already there is
+    from other settings or an interrupted run the caller chose not to continue: it is replaced.
     """
-    shutil.rmtree(out, ignore_errors=True)
+    if not resume:
+        shutil.rmtree(out, ignore_errors=True)
     argv = ["adapt", "--base", base, "--demos", demos, "--out", out, "--steps", steps, "--store", store,
-            "--device", device, "--seed", seed, "--threads", threads, "--workers", processes(workers)]
+            "--device", device, "--seed", seed, "--threads", threads, "--workers", processes(workers),
+            *(["--resume"] if resume else [])]
     if from_scratch:
         argv.append("--from-scratch")
     if lr is not None:
@@ -213,13 +227,17 @@ def adapt_checkpoint(base: Path, demos: Path, out: Path, steps: int, log_path: P
     return out
 
 
-def adapt(config: DemoConfig, paths: DemoPaths, progress: ProgressHook) -> None:
-    """Stage 5: adapt the pretrained checkpoint on the target demos, and train the same from scratch."""
+def adapt(config: DemoConfig, paths: DemoPaths, progress: ProgressHook, settings: dict) -> None:
+    """Stage 5: adapt the pretrained checkpoint on the target demos, and train the same from scratch. Under these
+    `settings` (the stage's key) a run that finished is not run again and one that was interrupted continues
+    where it last saved."""
     runs = [("adapted", False)] + ([("scratch", True)] if "scratch" in config.conditions else [])
     progress.begin("adapt", len(runs))
     for name, from_scratch in runs:
-        adapt_checkpoint(paths.checkpoint("pretrained"), paths.targets, paths.checkpoint(name), config.adapt_steps,
-                         paths.logs / "adapt.log", paths.demo_store, from_scratch=from_scratch, device=config.device,
-                         seed=config.seed, threads=config.threads, workers=config.workers)
+        folder = paths.checkpoint(name)
+        cached_stage(paths, f"adapt-{name}", settings, lambda f=folder, s=from_scratch, n=name: adapt_checkpoint(
+            paths.checkpoint("pretrained"), paths.targets, f, config.adapt_steps, paths.logs / "adapt.log",
+            paths.demo_store, from_scratch=s, device=config.device, seed=config.seed, threads=config.threads,
+            workers=config.workers, resume=start_or_resume(paths, f"adapt-{n}-started", settings, f)))
         progress.advance("adapt")
     progress.end("adapt")

@@ -109,7 +109,7 @@ def run_demo(config: DemoConfig, progress: ProgressHook | None = None) -> DemoRe
                                         config.workers))
     timed("pretrain", lambda: pretrain(config, paths, progress, keys["pretrain"]))
     timed("target demos", lambda: generate_target_demos(config, paths, target_task, progress))
-    timed("adapt", lambda: adapt(config, paths, progress))
+    timed("adapt", lambda: adapt(config, paths, progress, keys["adapt"]))
     checkpoints = {"adapted": paths.checkpoint("adapted"), "scratch": paths.checkpoint("scratch"),
                    "zero-shot": paths.checkpoint("pretrained"), "oracle": oracle_predictor(target_task)}
     chosen = {name: checkpoints[name] for name in config.conditions}

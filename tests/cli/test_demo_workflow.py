@@ -308,6 +308,41 @@ def test_an_interrupted_pretraining_run_of_the_same_settings_resumes(tmp_path, m
     assert run({**key, "pretrain_steps": 1600}) == (False, False)
 
 
+def test_an_interrupted_adapt_stage_of_the_same_settings_resumes(tmp_path, monkeypatch):
+    """Of the adapt stage's runs (adapted, then scratch), one that finished is not run again and one cut short
+    continues where it last saved (`tracegen adapt --resume`); under other settings, or without a save to
+    continue from, a run starts over; a finished stage runs nothing and keeps its checkpoints."""
+    paths, calls = DemoPaths(tmp_path), []
+    config, key = DemoConfig(out=tmp_path, conditions=("adapted", "scratch")), {"adapt_steps": 500, "seed": 0}
+    adapted, scratch = paths.checkpoint("adapted"), paths.checkpoint("scratch")
+
+    def adapt(argv, log):
+        calls.append(("--resume" in argv, "--from-scratch" in argv))
+        if "--from-scratch" in argv and interrupt:
+            _fake_checkpoint(scratch)  # it saved, then was killed
+            raise KeyboardInterrupt
+        _fake_checkpoint(Path(argv[argv.index("--out") + 1]), train_state=False)  # finished: no state left
+
+    def run(settings):
+        calls.clear()
+        cached_stage(paths, "adapt", settings, lambda: demo_stages.adapt(config, paths, NoProgress(), settings))
+        return calls
+
+    monkeypatch.setattr(demo_stages, "run_command", adapt)
+    interrupt = True
+    with pytest.raises(KeyboardInterrupt):
+        run(key)
+    assert calls == [(False, False), (False, True)]
+    interrupt = False
+    assert run(key) == [(True, True)]  # adapted finished: kept; scratch continues
+    assert run(key) == [] and adapted.exists() and scratch.exists()  # the stage finished: nothing runs
+    assert run({**key, "adapt_steps": 600}) == [(False, False), (False, True)]  # other settings: both start over
+    paths.stage_marker("adapt").unlink()
+    paths.stage_marker("adapt-scratch").unlink()
+    _fake_checkpoint(scratch, train_state=False)  # killed before its first save of this run
+    assert run({**key, "adapt_steps": 600}) == [(False, True)]
+
+
 def test_a_finished_pretraining_is_extended_not_restarted(tmp_path, monkeypatch):
     """`pretrain_extend_from` continues the finished shorter run in `out` (`--resume` with the longer `--steps`)
     under a key of its own, and refuses, running nothing, when that run is not there to continue."""
