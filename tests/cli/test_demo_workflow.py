@@ -339,7 +339,7 @@ def test_an_interrupted_adapt_stage_of_the_same_settings_resumes(tmp_path, monke
     assert run({**key, "adapt_steps": 600}) == [(False, False), (False, True)]  # other settings: both start over
     paths.stage_marker("adapt").unlink()
     paths.stage_marker("adapt-scratch").unlink()
-    _fake_checkpoint(scratch, train_state=False)  # killed before its first save of this run
+    _fake_checkpoint(scratch, train_state=False)  # a checkpoint with no training state to continue from
     assert run({**key, "adapt_steps": 600}) == [(False, True)]
 
 
